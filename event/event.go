@@ -1,0 +1,257 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Column limits from the platform's `events` table (DESIGN §1).
+const (
+	MaxEventTypeLen     = 255
+	MaxAggregateTypeLen = 100
+	MaxSourceServiceLen = 100
+	MaxSourceVersionLen = 50
+	MaxQueueNameLen     = 100
+	MaxMessageIDLen     = 100
+	MaxPartitionKeyLen  = 100
+)
+
+// Defaults the platform's columns apply when a producer leaves a field out.
+const (
+	DefaultEventVersion = 1
+	DefaultMaxRetries   = 3
+)
+
+// Sentinel errors; callers branch on them with errors.Is.
+var (
+	// ErrInvalid marks an event (or stream entry) that breaks the contract.
+	ErrInvalid = errors.New("invalid event")
+	// ErrInvalidSchema marks a schema name that may not reach SQL.
+	ErrInvalidSchema = errors.New("invalid schema name")
+)
+
+// Event is one row of `<schema>.events`, plus the schema it lives in.
+// Zero values mean NULL for optional columns (see the package doc).
+type Event struct {
+	ID            uuid.UUID
+	EventType     string
+	Schema        string // "admin" or "tenant_<slug>"; not a column, it names the table
+	AggregateID   uuid.UUID
+	AggregateType string
+	EventVersion  int
+	CorrelationID uuid.UUID
+	CausationID   uuid.UUID
+	Data          json.RawMessage // event_data, a JSON object
+	Metadata      Metadata        // event_metadata
+	Status        Status
+	Priority      Priority
+	ScheduledAt   time.Time
+
+	ProcessingStartedAt   time.Time
+	ProcessingCompletedAt time.Time
+	ProcessingDurationMS  *int32
+	RetryCount            int
+	MaxRetries            int
+	ErrorMessage          string
+	ErrorDetails          json.RawMessage // a JSON object; nil means the column default '{}'
+
+	TenantID       uuid.UUID // admin schema only
+	OrganizationID uuid.UUID // admin schema only
+	UserID         uuid.UUID
+	SourceService  string
+	SourceVersion  string
+	QueueName      string
+	MessageID      string
+	PartitionKey   string
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	DeletedAt time.Time
+}
+
+// New returns an event of the given type for the given aggregate with a fresh
+// UUIDv7 id and the column defaults applied. data must be a JSON object; nil
+// means {}.
+func New(schema, eventType, aggregateType string, aggregateID uuid.UUID, data json.RawMessage) (*Event, error) {
+	id, err := NewID()
+	if err != nil {
+		return nil, err
+	}
+	now := Now()
+	e := &Event{
+		ID:            id,
+		EventType:     eventType,
+		Schema:        schema,
+		AggregateID:   aggregateID,
+		AggregateType: aggregateType,
+		EventVersion:  DefaultEventVersion,
+		Data:          data,
+		Status:        StatusPending,
+		Priority:      PriorityNormal,
+		ScheduledAt:   now,
+		MaxRetries:    DefaultMaxRetries,
+		CreatedAt:     now,
+		UpdatedAt:     now,
+	}
+	if len(e.Data) == 0 {
+		e.Data = json.RawMessage(`{}`)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Now is the current time in UTC, truncated to the microsecond precision that
+// PostgreSQL stores.
+func Now() time.Time { return Normalize(time.Now()) }
+
+// Normalize converts t to UTC at microsecond precision; the zero time stays zero.
+func Normalize(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// NewID returns a UUIDv7: time-ordered, and monotonic within this process
+// (github.com/google/uuid keeps a per-process sequence for equal milliseconds).
+func NewID() (uuid.UUID, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("generate event id: %w", err)
+	}
+	return id, nil
+}
+
+// EffectivePartitionKey is the key that picks the event's stream partition:
+// PartitionKey, or the aggregate id when it is empty (DESIGN §2).
+func (e *Event) EffectivePartitionKey() string {
+	if e.PartitionKey != "" {
+		return e.PartitionKey
+	}
+	return e.AggregateID.String()
+}
+
+// FieldError names the field that made an event invalid. It unwraps to ErrInvalid.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("invalid event: %s: %s", e.Field, e.Reason) }
+
+// Unwrap lets errors.Is(err, ErrInvalid) match.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks every constraint the `events` table enforces, plus the
+// schema grammar, so a bad event is refused before it reaches Postgres or a
+// stream. The error is a *FieldError naming the first bad field.
+func (e *Event) Validate() error {
+	switch {
+	case e.ID == uuid.Nil:
+		return fieldErr("id", "required")
+	case e.AggregateID == uuid.Nil:
+		return fieldErr("aggregate_id", "required")
+	case e.AggregateType == "":
+		return fieldErr("aggregate_type", "required")
+	case len(e.AggregateType) > MaxAggregateTypeLen:
+		return fieldErr("aggregate_type", "longer than %d bytes", MaxAggregateTypeLen)
+	}
+	if err := ValidateType(e.EventType); err != nil {
+		return err
+	}
+	if err := ValidateSchema(e.Schema); err != nil {
+		return &FieldError{Field: "schema", Reason: err.Error()}
+	}
+	if !isJSONObject(e.Data) {
+		return fieldErr("event_data", "must be a JSON object")
+	}
+	if e.ErrorDetails != nil && !isJSONObject(e.ErrorDetails) {
+		return fieldErr("error_details", "must be a JSON object")
+	}
+	if !e.Status.Valid() {
+		return fieldErr("status", "unknown status %q", string(e.Status))
+	}
+	if !e.Priority.Valid() {
+		return fieldErr("priority", "unknown priority %q", string(e.Priority))
+	}
+	if e.MaxRetries < 0 {
+		return fieldErr("max_retries", "must be >= 0, got %d", e.MaxRetries)
+	}
+	if e.RetryCount < 0 || e.RetryCount > e.MaxRetries {
+		return fieldErr("retry_count", "must be between 0 and max_retries (%d), got %d", e.MaxRetries, e.RetryCount)
+	}
+	if e.ProcessingDurationMS != nil && *e.ProcessingDurationMS < 0 {
+		return fieldErr("processing_duration_ms", "must be >= 0")
+	}
+	if e.Schema != AdminSchema && (e.TenantID != uuid.Nil || e.OrganizationID != uuid.Nil) {
+		return fieldErr("tenant_id", "tenant_id and organization_id exist only in the admin schema")
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"source_service", e.SourceService, MaxSourceServiceLen},
+		{"source_version", e.SourceVersion, MaxSourceVersionLen},
+		{"queue_name", e.QueueName, MaxQueueNameLen},
+		{"message_id", e.MessageID, MaxMessageIDLen},
+		{"partition_key", e.PartitionKey, MaxPartitionKeyLen},
+	} {
+		if len(f.v) > f.max {
+			return fieldErr(f.name, "longer than %d bytes", f.max)
+		}
+	}
+	return nil
+}
+
+// isJSONObject reports whether b is one valid JSON object.
+func isJSONObject(b []byte) bool {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if i == len(b) || b[i] != '{' {
+		return false
+	}
+	return json.Valid(b)
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+var typeRE = regexp.MustCompile(`^[a-z_]+\.[a-z_]+$`)
+
+// ValidateType checks the platform's two-segment grammar `^[a-z_]+\.[a-z_]+$`
+// (for example `users.created`).
+func ValidateType(t string) error {
+	if t == "" {
+		return fieldErr("event_type", "required")
+	}
+	if len(t) > MaxEventTypeLen {
+		return fieldErr("event_type", "longer than %d bytes", MaxEventTypeLen)
+	}
+	if !typeRE.MatchString(t) {
+		return fieldErr("event_type", "%q does not match <category>.<action> with [a-z_] segments", t)
+	}
+	return nil
+}
+
+// Category is the first segment of an event type: `users` for `users.created`.
+// It names the event's stream (DESIGN §2).
+func Category(eventType string) string {
+	for i := 0; i < len(eventType); i++ {
+		if eventType[i] == '.' {
+			return eventType[:i]
+		}
+	}
+	return eventType
+}
