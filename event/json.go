@@ -1,0 +1,277 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// jsonEvent is the JSON form of an Event: the `events` column names plus
+// `schema`. Pointers let NULL be null; every key is always written, so a
+// consumer (a webhook receiver, a script) sees one stable shape.
+type jsonEvent struct {
+	ID                    *string         `json:"id"`
+	EventType             *string         `json:"event_type"`
+	Schema                *string         `json:"schema"`
+	AggregateID           *string         `json:"aggregate_id"`
+	AggregateType         *string         `json:"aggregate_type"`
+	EventVersion          *int32          `json:"event_version"`
+	CorrelationID         *string         `json:"correlation_id"`
+	CausationID           *string         `json:"causation_id"`
+	EventData             json.RawMessage `json:"event_data"`
+	EventMetadata         *Metadata       `json:"event_metadata"`
+	Status                *string         `json:"status"`
+	Priority              *string         `json:"priority"`
+	ScheduledAt           *string         `json:"scheduled_at"`
+	ProcessingStartedAt   *string         `json:"processing_started_at"`
+	ProcessingCompletedAt *string         `json:"processing_completed_at"`
+	ProcessingDurationMS  *int32          `json:"processing_duration_ms"`
+	RetryCount            *int32          `json:"retry_count"`
+	MaxRetries            *int32          `json:"max_retries"`
+	ErrorMessage          *string         `json:"error_message"`
+	ErrorDetails          json.RawMessage `json:"error_details"`
+	TenantID              *string         `json:"tenant_id"`
+	OrganizationID        *string         `json:"organization_id"`
+	UserID                *string         `json:"user_id"`
+	SourceService         *string         `json:"source_service"`
+	SourceVersion         *string         `json:"source_version"`
+	QueueName             *string         `json:"queue_name"`
+	MessageID             *string         `json:"message_id"`
+	PartitionKey          *string         `json:"partition_key"`
+	CreatedAt             *string         `json:"created_at"`
+	UpdatedAt             *string         `json:"updated_at"`
+	DeletedAt             *string         `json:"deleted_at"`
+}
+
+// MarshalJSON encodes the event as one JSON object keyed by the `events`
+// column names plus `schema`. Every key is present; a NULL column (the zero
+// UUID, "", the zero time, nil JSON, nil duration, empty metadata) is null.
+// Integers (event_version, retry_count, max_retries) are always numbers,
+// since zero is a real value for them. Times use TimeLayout (RFC 3339, UTC).
+//
+// The receiver is a value so that an Event held by value (in a struct or a
+// slice) encodes the same way as a *Event.
+func (e Event) MarshalJSON() ([]byte, error) {
+	j := jsonEvent{
+		ID:                    uuidPtr(e.ID),
+		EventType:             strPtr(e.EventType),
+		Schema:                strPtr(e.Schema),
+		AggregateID:           uuidPtr(e.AggregateID),
+		AggregateType:         strPtr(e.AggregateType),
+		EventVersion:          int32Ptr(e.EventVersion),
+		CorrelationID:         uuidPtr(e.CorrelationID),
+		CausationID:           uuidPtr(e.CausationID),
+		EventData:             rawOrNull(e.Data),
+		Status:                strPtr(string(e.Status)),
+		Priority:              strPtr(string(e.Priority)),
+		ScheduledAt:           timePtr(e.ScheduledAt),
+		ProcessingStartedAt:   timePtr(e.ProcessingStartedAt),
+		ProcessingCompletedAt: timePtr(e.ProcessingCompletedAt),
+		ProcessingDurationMS:  e.ProcessingDurationMS,
+		RetryCount:            int32Ptr(e.RetryCount),
+		MaxRetries:            int32Ptr(e.MaxRetries),
+		ErrorMessage:          strPtr(e.ErrorMessage),
+		ErrorDetails:          rawOrNull(e.ErrorDetails),
+		TenantID:              uuidPtr(e.TenantID),
+		OrganizationID:        uuidPtr(e.OrganizationID),
+		UserID:                uuidPtr(e.UserID),
+		SourceService:         strPtr(e.SourceService),
+		SourceVersion:         strPtr(e.SourceVersion),
+		QueueName:             strPtr(e.QueueName),
+		MessageID:             strPtr(e.MessageID),
+		PartitionKey:          strPtr(e.PartitionKey),
+		CreatedAt:             timePtr(e.CreatedAt),
+		UpdatedAt:             timePtr(e.UpdatedAt),
+		DeletedAt:             timePtr(e.DeletedAt),
+	}
+	if !e.Metadata.IsZero() {
+		m := e.Metadata
+		j.EventMetadata = &m
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s as JSON: %w", e.ID, err)
+	}
+	return b, nil
+}
+
+// UnmarshalJSON decodes the form MarshalJSON writes. It is its exact inverse
+// for events whose times are normalized (see Normalize), with two defaults
+// taken from the columns: an absent or null event_version is 1 and an absent
+// or null max_retries is 3, as DecodeEntry does. Every other absent or null
+// key is the zero value (NULL). Unknown keys are ignored. Times are parsed
+// with ParseTime and so normalized to UTC microseconds.
+//
+// A value of the wrong type or form yields a *FieldError naming the key
+// (errors.Is(err, ErrInvalid)). UnmarshalJSON does not call Validate; callers
+// that accept events from outside must. A top-level null leaves e unchanged,
+// as encoding/json expects of an Unmarshaler.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	trimmed := bytes.TrimSpace(b)
+	if bytes.Equal(trimmed, []byte("null")) {
+		return nil
+	}
+	if !isJSONObject(trimmed) {
+		return fmt.Errorf("%w: event JSON must be an object", ErrInvalid)
+	}
+	var j jsonEvent
+	if err := json.Unmarshal(trimmed, &j); err != nil {
+		return jsonFieldError(err)
+	}
+	d := jsonDecoder{}
+	out := Event{
+		ID:                    d.uuid("id", j.ID),
+		EventType:             deref(j.EventType),
+		Schema:                deref(j.Schema),
+		AggregateID:           d.uuid("aggregate_id", j.AggregateID),
+		AggregateType:         deref(j.AggregateType),
+		EventVersion:          intOr(j.EventVersion, DefaultEventVersion),
+		CorrelationID:         d.uuid("correlation_id", j.CorrelationID),
+		CausationID:           d.uuid("causation_id", j.CausationID),
+		Data:                  d.object("event_data", j.EventData),
+		Status:                Status(deref(j.Status)),
+		Priority:              Priority(deref(j.Priority)),
+		ScheduledAt:           d.time("scheduled_at", j.ScheduledAt),
+		ProcessingStartedAt:   d.time("processing_started_at", j.ProcessingStartedAt),
+		ProcessingCompletedAt: d.time("processing_completed_at", j.ProcessingCompletedAt),
+		ProcessingDurationMS:  j.ProcessingDurationMS,
+		RetryCount:            intOr(j.RetryCount, 0),
+		MaxRetries:            intOr(j.MaxRetries, DefaultMaxRetries),
+		ErrorMessage:          deref(j.ErrorMessage),
+		ErrorDetails:          d.object("error_details", j.ErrorDetails),
+		TenantID:              d.uuid("tenant_id", j.TenantID),
+		OrganizationID:        d.uuid("organization_id", j.OrganizationID),
+		UserID:                d.uuid("user_id", j.UserID),
+		SourceService:         deref(j.SourceService),
+		SourceVersion:         deref(j.SourceVersion),
+		QueueName:             deref(j.QueueName),
+		MessageID:             deref(j.MessageID),
+		PartitionKey:          deref(j.PartitionKey),
+		CreatedAt:             d.time("created_at", j.CreatedAt),
+		UpdatedAt:             d.time("updated_at", j.UpdatedAt),
+		DeletedAt:             d.time("deleted_at", j.DeletedAt),
+	}
+	if j.EventMetadata != nil {
+		out.Metadata = *j.EventMetadata
+	}
+	if d.err != nil {
+		return d.err
+	}
+	*e = out
+	return nil
+}
+
+// jsonFieldError turns encoding/json's errors into a *FieldError where the
+// key is known, so callers see which field was wrong.
+func jsonFieldError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fieldErr(te.Field, "cannot hold a JSON %s", te.Value)
+	}
+	if errors.Is(err, ErrInvalid) {
+		// Metadata.UnmarshalJSON already wrapped ErrInvalid and named the field.
+		return err
+	}
+	return fmt.Errorf("%w: event JSON: %v", ErrInvalid, err)
+}
+
+// jsonDecoder keeps the first error so UnmarshalJSON reads as a field list.
+type jsonDecoder struct{ err error }
+
+func (d *jsonDecoder) fail(field, format string, args ...any) {
+	if d.err == nil {
+		d.err = fieldErr(field, format, args...)
+	}
+}
+
+// uuid accepts only the canonical 36-character form, as DecodeEntry does.
+func (d *jsonDecoder) uuid(field string, s *string) uuid.UUID {
+	if s == nil || *s == "" {
+		return uuid.Nil
+	}
+	id, err := uuid.Parse(*s)
+	if err != nil || len(*s) != 36 {
+		d.fail(field, "not a UUID in canonical form: %q", truncate(*s))
+		return uuid.Nil
+	}
+	return id
+}
+
+func (d *jsonDecoder) time(field string, s *string) time.Time {
+	if s == nil || *s == "" {
+		return time.Time{}
+	}
+	t, err := ParseTime(*s)
+	if err != nil {
+		d.fail(field, "not an RFC 3339 time: %q", truncate(*s))
+	}
+	return t
+}
+
+// object returns nil for null (NULL) and refuses anything but an object.
+func (d *jsonDecoder) object(field string, raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	if !isJSONObject(raw) {
+		d.fail(field, "must be a JSON object")
+		return nil
+	}
+	return raw
+}
+
+func uuidPtr(id uuid.UUID) *string {
+	if id == uuid.Nil {
+		return nil
+	}
+	s := id.String()
+	return &s
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func timePtr(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := FormatTime(t)
+	return &s
+}
+
+// int32Ptr narrows an int column value; Validate keeps real values far below
+// the int32 limit, and an out-of-range value is clamped rather than wrapped.
+func int32Ptr(n int) *int32 {
+	const lo, hi = -1 << 31, 1<<31 - 1
+	v := int32(max(lo, min(hi, n)))
+	return &v
+}
+
+func rawOrNull(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func intOr(p *int32, def int) int {
+	if p == nil {
+		return def
+	}
+	return int(*p)
+}
