@@ -50,9 +50,14 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
 // ParseTime accepts any RFC 3339 time (what redis-py or a shell script would
-// send) and, leniently, an ISO time without a zone, taken as UTC. The result
-// is normalized to UTC microseconds.
+// send), with `T` or, as Python's str(datetime) writes it, a space between
+// date and time, and, leniently, an ISO time without a zone, taken as UTC.
+// The result is normalized to UTC microseconds. Times whose UTC year falls
+// outside 1..9999 are refused: TimeLayout could not encode them back.
 func ParseTime(s string) (time.Time, error) {
+	if len(s) > 10 && s[10] == ' ' {
+		s = s[:10] + "T" + s[11:]
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		var err2 error
@@ -60,6 +65,9 @@ func ParseTime(s string) (time.Time, error) {
 		if err2 != nil {
 			return time.Time{}, err
 		}
+	}
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return time.Time{}, fmt.Errorf("time %q: year %d is outside 1..9999", truncate(s), y)
 	}
 	return Normalize(t), nil
 }
@@ -72,7 +80,7 @@ func (e *Event) AppendEntry(dst []string) ([]string, error) {
 	if !e.Metadata.IsZero() {
 		var err error
 		if meta, err = e.Metadata.MarshalJSON(); err != nil {
-			return dst, err
+			return dst, fmt.Errorf("encode %s: %w", FieldEventMetadata, err)
 		}
 	}
 	data := e.Data

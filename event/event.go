@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -154,8 +156,9 @@ func fieldErr(field, format string, args ...any) error {
 }
 
 // Validate checks every constraint the `events` table enforces, plus the
-// schema grammar, so a bad event is refused before it reaches Postgres or a
-// stream. The error is a *FieldError naming the first bad field.
+// schema grammar and what PostgreSQL can store at all (UTF-8 text without
+// NUL, jsonb without \u0000), so a bad event is refused before it reaches
+// Postgres or a stream. The error is a *FieldError naming the first bad field.
 func (e *Event) Validate() error {
 	switch {
 	case e.ID == uuid.Nil:
@@ -164,8 +167,6 @@ func (e *Event) Validate() error {
 		return fieldErr("aggregate_id", "required")
 	case e.AggregateType == "":
 		return fieldErr("aggregate_type", "required")
-	case len(e.AggregateType) > MaxAggregateTypeLen:
-		return fieldErr("aggregate_type", "longer than %d bytes", MaxAggregateTypeLen)
 	}
 	if err := ValidateType(e.EventType); err != nil {
 		return err
@@ -173,12 +174,28 @@ func (e *Event) Validate() error {
 	if err := ValidateSchema(e.Schema); err != nil {
 		return &FieldError{Field: "schema", Reason: err.Error()}
 	}
-	if !isJSONObject(e.Data) {
-		return fieldErr("event_data", "must be a JSON object")
+	for _, check := range []func() error{e.validateJSON, e.validateState, e.validateScope, e.validateText} {
+		if err := check(); err != nil {
+			return err
+		}
 	}
-	if e.ErrorDetails != nil && !isJSONObject(e.ErrorDetails) {
-		return fieldErr("error_details", "must be a JSON object")
+	return nil
+}
+
+func (e *Event) validateJSON() error {
+	if !isJSONObject(e.Data) || !jsonbOK(e.Data) {
+		return fieldErr("event_data", "must be a JSON object PostgreSQL can store (UTF-8, no \\u0000)")
 	}
+	if e.ErrorDetails != nil && (!isJSONObject(e.ErrorDetails) || !jsonbOK(e.ErrorDetails)) {
+		return fieldErr("error_details", "must be a JSON object PostgreSQL can store (UTF-8, no \\u0000)")
+	}
+	if err := e.Metadata.validate(); err != nil {
+		return fieldErr("event_metadata", "%v", err)
+	}
+	return nil
+}
+
+func (e *Event) validateState() error {
 	if !e.Status.Valid() {
 		return fieldErr("status", "unknown status %q", string(e.Status))
 	}
@@ -194,24 +211,66 @@ func (e *Event) Validate() error {
 	if e.ProcessingDurationMS != nil && *e.ProcessingDurationMS < 0 {
 		return fieldErr("processing_duration_ms", "must be >= 0")
 	}
-	if e.Schema != AdminSchema && (e.TenantID != uuid.Nil || e.OrganizationID != uuid.Nil) {
-		return fieldErr("tenant_id", "tenant_id and organization_id exist only in the admin schema")
+	return nil
+}
+
+func (e *Event) validateScope() error {
+	if e.Schema == AdminSchema {
+		return nil
 	}
+	if e.TenantID != uuid.Nil {
+		return fieldErr("tenant_id", "exists only in the admin schema")
+	}
+	if e.OrganizationID != uuid.Nil {
+		return fieldErr("organization_id", "exists only in the admin schema")
+	}
+	return nil
+}
+
+// validateText checks the varchar and text columns. PostgreSQL counts
+// varchar(n) in characters, so the limits do too.
+func (e *Event) validateText() error {
 	for _, f := range []struct {
 		name, v string
-		max     int
+		max     int // 0: unlimited
 	}{
+		{"aggregate_type", e.AggregateType, MaxAggregateTypeLen},
 		{"source_service", e.SourceService, MaxSourceServiceLen},
 		{"source_version", e.SourceVersion, MaxSourceVersionLen},
 		{"queue_name", e.QueueName, MaxQueueNameLen},
 		{"message_id", e.MessageID, MaxMessageIDLen},
 		{"partition_key", e.PartitionKey, MaxPartitionKeyLen},
+		{"error_message", e.ErrorMessage, 0},
 	} {
-		if len(f.v) > f.max {
-			return fieldErr(f.name, "longer than %d bytes", f.max)
+		if !textOK(f.v) {
+			return fieldErr(f.name, "must be UTF-8 without NUL bytes")
+		}
+		if f.max > 0 && utf8.RuneCountInString(f.v) > f.max {
+			return fieldErr(f.name, "longer than %d characters", f.max)
 		}
 	}
 	return nil
+}
+
+// textOK reports whether PostgreSQL can store s in a text column.
+func textOK(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// jsonbOK reports whether PostgreSQL can store the valid JSON text b as
+// jsonb, which refuses invalid UTF-8 and the \u0000 escape.
+func jsonbOK(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if i+5 < len(b) && b[i+1] == 'u' && string(b[i+2:i+6]) == "0000" {
+			return false
+		}
+		i++ // skip the escaped character, which may itself be a backslash
+	}
+	return true
 }
 
 // isJSONObject reports whether b is one valid JSON object.

@@ -36,16 +36,43 @@ func (m Metadata) IsZero() bool {
 		m.TraceParent == "" && m.TraceState == "" && len(m.Extra) == 0
 }
 
-// Set stores a free-form value, JSON-encoded.
+// Set stores a value, JSON-encoded. A non-empty string under a known key
+// sets that field, so the value reads back the same after a JSON round trip.
 func (m *Metadata) Set(key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("metadata %q: %w", key, err)
 	}
+	if p := m.field(key); p != nil {
+		// A known key lives in one place only, or MarshalJSON would drop one copy.
+		*p = ""
+		if s, ok := v.(string); ok && s != "" {
+			*p = s
+			delete(m.Extra, key)
+			return nil
+		}
+	}
 	if m.Extra == nil {
 		m.Extra = make(map[string]json.RawMessage)
 	}
 	m.Extra[key] = b
+	return nil
+}
+
+// field returns the struct field of a known key, or nil.
+func (m *Metadata) field(key string) *string {
+	switch key {
+	case MetaIPAddress:
+		return &m.IPAddress
+	case MetaUserAgent:
+		return &m.UserAgent
+	case MetaRequestID:
+		return &m.RequestID
+	case MetaTraceParent:
+		return &m.TraceParent
+	case MetaTraceState:
+		return &m.TraceState
+	}
 	return nil
 }
 
@@ -106,7 +133,8 @@ func (m Metadata) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes a JSON object; null decodes to empty metadata. A
 // known key holding something other than a string is kept in Extra, so no
-// data is dropped.
+// data is dropped. Extra values are stored compacted, the form MarshalJSON
+// writes, so decoding what was encoded gives back an equal value.
 func (m *Metadata) UnmarshalJSON(b []byte) error {
 	*m = Metadata{}
 	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
@@ -116,22 +144,40 @@ func (m *Metadata) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return fmt.Errorf("%w: event_metadata must be a JSON object: %v", ErrInvalid, err)
 	}
-	dst := map[string]*string{
-		MetaIPAddress: &m.IPAddress, MetaUserAgent: &m.UserAgent, MetaRequestID: &m.RequestID,
-		MetaTraceParent: &m.TraceParent, MetaTraceState: &m.TraceState,
-	}
 	for k, v := range raw {
-		if p, ok := dst[k]; ok {
+		if p := m.field(k); p != nil {
 			var s string
 			if json.Unmarshal(v, &s) == nil && s != "" {
 				*p = s
 				continue
 			}
 		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, v); err != nil {
+			return fmt.Errorf("%w: event_metadata %q: %v", ErrInvalid, k, err)
+		}
 		if m.Extra == nil {
 			m.Extra = make(map[string]json.RawMessage)
 		}
-		m.Extra[k] = v
+		m.Extra[k] = compact.Bytes()
+	}
+	return nil
+}
+
+// validate checks that PostgreSQL can store the metadata as jsonb.
+func (m Metadata) validate() error {
+	for _, kv := range m.known() {
+		if !textOK(kv.v) {
+			return fmt.Errorf("%s must be UTF-8 without NUL bytes", kv.k)
+		}
+	}
+	for k, v := range m.Extra {
+		if !textOK(k) {
+			return fmt.Errorf("key %q must be UTF-8 without NUL bytes", truncate(k))
+		}
+		if !json.Valid(v) || !jsonbOK(v) {
+			return fmt.Errorf("%q is not JSON PostgreSQL can store (UTF-8, no \\u0000)", truncate(k))
+		}
 	}
 	return nil
 }

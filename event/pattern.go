@@ -41,13 +41,15 @@ func MustPattern(s string) Pattern {
 	return p
 }
 
-// Match reports whether the event type matches the pattern.
+// Match reports whether the event type matches the pattern. A string that
+// is not a valid event type (three segments, upper case) matches nothing,
+// not even `*`.
 func (p Pattern) Match(eventType string) bool {
 	if p.raw == "" {
 		return false
 	}
 	cat, act, ok := strings.Cut(eventType, ".")
-	if !ok {
+	if !ok || !validSegment(cat, false) || !validSegment(act, false) {
 		return false
 	}
 	return (p.category == "" || p.category == cat) && (p.action == "" || p.action == act)
