@@ -1,0 +1,444 @@
+// Package consumer is the Redis side of a worker: it finds the streams a
+// worker subscribes to (resolved against the `{prefix}:streams` registry
+// and refreshed at runtime), creates the consumer group on each (at ID 0),
+// reads new entries with batched XREADGROUP, reclaims entries left pending
+// by dead or stuck consumers with XAUTOCLAIM, removes idle consumers that
+// hold nothing, and hands every entry to a Processor with bounded
+// concurrency. It never acknowledges anything itself: the Processor does,
+// once the entry's outcome is durable.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/neo-events/neo-events/internal/metrics"
+	"github.com/neo-events/neo-events/internal/streams"
+)
+
+// Delivery is one stream entry handed to the Processor.
+type Delivery struct {
+	Stream string
+	ID     string
+	Values map[string]any
+	// Redelivered is true when the entry may have been processed before:
+	// reclaimed from another consumer, or re-read from this consumer's own
+	// pending list after a restart.
+	Redelivered bool
+}
+
+// Processor handles one delivery. It must acknowledge the entry (or leave
+// it pending for redelivery) itself. ctx ends when the worker gives up on
+// in-flight work at the end of its shutdown timeout.
+type Processor interface {
+	Process(ctx context.Context, d Delivery)
+}
+
+// ProcessorFunc adapts a function to Processor.
+type ProcessorFunc func(ctx context.Context, d Delivery)
+
+// Process calls f.
+func (f ProcessorFunc) Process(ctx context.Context, d Delivery) { f(ctx, d) }
+
+// Options configures a Consumer. Zero durations take the config defaults.
+type Options struct {
+	Prefix        string
+	Group         string
+	Consumer      string
+	Subscriptions []string
+	Concurrency   int
+	BatchSize     int
+	Block         time.Duration
+	ClaimMinIdle  time.Duration
+	ClaimInterval time.Duration
+	// Refresh is how often the registry set is re-read for new streams.
+	// Defaults to 5s.
+	Refresh time.Duration
+	// IdleConsumerAfter removes other consumers idle this long with nothing
+	// pending. Defaults to max(10 × ClaimMinIdle, 10m).
+	IdleConsumerAfter time.Duration
+	Logger            *zap.Logger
+	Metrics           *metrics.Worker
+}
+
+// Consumer reads a group's streams and feeds a Processor.
+type Consumer struct {
+	rdb  redis.UniversalClient
+	opt  Options
+	subs []streams.Subscription
+	proc Processor
+	log  *zap.Logger
+
+	sem  chan struct{}
+	work sync.WaitGroup
+
+	mu      sync.Mutex
+	streams []string        // subscribed streams with a group, sorted
+	grouped map[string]bool // streams whose group this consumer created or saw
+	ready   bool
+}
+
+// New returns a Consumer; Run starts it.
+func New(rdb redis.UniversalClient, opt Options, proc Processor) (*Consumer, error) {
+	if opt.Refresh <= 0 {
+		opt.Refresh = 5 * time.Second
+	}
+	if opt.IdleConsumerAfter <= 0 {
+		opt.IdleConsumerAfter = max(10*opt.ClaimMinIdle, 10*time.Minute)
+	}
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	if opt.Concurrency <= 0 || opt.BatchSize <= 0 || opt.Block <= 0 || opt.ClaimInterval <= 0 || opt.ClaimMinIdle <= 0 {
+		return nil, errors.New("consumer: concurrency, batch size, block, claim interval and claim min idle must be positive")
+	}
+	c := &Consumer{
+		rdb: rdb, opt: opt, proc: proc, log: opt.Logger,
+		sem:     make(chan struct{}, opt.Concurrency),
+		grouped: map[string]bool{},
+	}
+	for _, s := range opt.Subscriptions {
+		sub, err := streams.ParseSubscription(s)
+		if err != nil {
+			return nil, fmt.Errorf("consumer: %w", err)
+		}
+		c.subs = append(c.subs, sub)
+	}
+	if len(c.subs) == 0 {
+		return nil, errors.New("consumer: no subscriptions")
+	}
+	return c, nil
+}
+
+// Streams returns the streams currently consumed.
+func (c *Consumer) Streams() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.streams...)
+}
+
+// Ready reports whether the consumer has resolved its streams once.
+func (c *Consumer) Ready() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ready
+}
+
+// Run consumes until readCtx ends, then waits for in-flight work. Work runs
+// under workCtx, which the caller cancels when its shutdown timeout ends so
+// that handlers stop; entries left unacknowledged are reclaimed by others.
+func (c *Consumer) Run(readCtx, workCtx context.Context) error {
+	if err := c.refresh(readCtx); err != nil && readCtx.Err() == nil {
+		c.log.Warn("resolve streams; retrying in the background", zap.Error(err))
+	}
+	var loops sync.WaitGroup
+	loops.Add(3)
+	go func() { defer loops.Done(); c.refreshLoop(readCtx) }()
+	go func() { defer loops.Done(); c.claimLoop(readCtx, workCtx) }()
+	go func() { defer loops.Done(); c.readLoop(readCtx, workCtx) }()
+	loops.Wait()
+	c.work.Wait()
+	return nil
+}
+
+// Dispatch runs fn under the consumer's concurrency bound, so other work
+// (such as due retries) shares the worker's in-flight limit. It blocks
+// while every slot is taken and returns false if ctx ends first.
+func (c *Consumer) Dispatch(ctx, workCtx context.Context, fn func(ctx context.Context)) bool {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	c.work.Add(1)
+	if c.opt.Metrics != nil {
+		c.opt.Metrics.Inflight.WithLabelValues(c.opt.Group).Inc()
+	}
+	go func() {
+		defer func() {
+			<-c.sem
+			if c.opt.Metrics != nil {
+				c.opt.Metrics.Inflight.WithLabelValues(c.opt.Group).Dec()
+			}
+			c.work.Done()
+		}()
+		fn(workCtx)
+	}()
+	return true
+}
+
+func (c *Consumer) handOver(readCtx, workCtx context.Context, d Delivery) bool {
+	return c.Dispatch(readCtx, workCtx, func(ctx context.Context) { c.proc.Process(ctx, d) })
+}
+
+func (c *Consumer) refreshLoop(ctx context.Context) {
+	t := time.NewTicker(c.opt.Refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.refresh(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("refresh streams", zap.Error(err))
+			}
+		}
+	}
+}
+
+// refresh resolves the subscriptions against the registry set and makes
+// sure the group exists on every matching stream.
+func (c *Consumer) refresh(ctx context.Context) error {
+	keys, err := c.rdb.SMembers(ctx, streams.Registry(c.opt.Prefix)).Result()
+	if err != nil {
+		return fmt.Errorf("read stream registry: %w", err)
+	}
+	var matched []string
+	for _, k := range keys {
+		for _, s := range c.subs {
+			if s.Matches(c.opt.Prefix, k) {
+				matched = append(matched, k)
+				break
+			}
+		}
+	}
+	sort.Strings(matched)
+	for _, k := range matched {
+		c.mu.Lock()
+		known := c.grouped[k]
+		c.mu.Unlock()
+		if known {
+			continue
+		}
+		if err := c.ensureGroup(ctx, k); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.streams = c.streams[:0]
+	for _, k := range matched {
+		if c.grouped[k] {
+			c.streams = append(c.streams, k)
+		}
+	}
+	c.ready = true
+	return nil
+}
+
+// ensureGroup creates the group at ID 0, so entries published before the
+// first worker started are delivered too.
+func (c *Consumer) ensureGroup(ctx context.Context, stream string) error {
+	err := c.rdb.XGroupCreateMkStream(ctx, stream, c.opt.Group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("create group %s on %s: %w", c.opt.Group, stream, err)
+	}
+	if err == nil {
+		c.log.Info("joined stream", zap.String("stream", stream), zap.String("group", c.opt.Group))
+	}
+	c.mu.Lock()
+	c.grouped[stream] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// forgetGroups makes the next refresh re-create every group: after a Redis
+// restart without persistence, streams and groups are gone.
+func (c *Consumer) forgetGroups() {
+	c.mu.Lock()
+	c.grouped = map[string]bool{}
+	c.mu.Unlock()
+}
+
+func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
+	// First this consumer's own pending entries: a restarted process with
+	// the same name (a StatefulSet, a local run) takes back what it held.
+	c.readOwnPending(readCtx, workCtx)
+	backoff := 100 * time.Millisecond
+	for readCtx.Err() == nil {
+		keys := c.Streams()
+		if len(keys) == 0 {
+			sleep(readCtx, c.opt.Block)
+			continue
+		}
+		free := cap(c.sem) - len(c.sem)
+		if free == 0 {
+			// Backpressure: wait for a slot before reading more.
+			if !c.waitSlot(readCtx) {
+				return
+			}
+			continue
+		}
+		count := min(c.opt.BatchSize, max(1, free/len(keys)))
+		args := &redis.XReadGroupArgs{
+			Group: c.opt.Group, Consumer: c.opt.Consumer,
+			Streams: append(keys, repeat(">", len(keys))...),
+			Count:   int64(count), Block: c.opt.Block,
+		}
+		res, err := c.rdb.XReadGroup(readCtx, args).Result()
+		if err != nil {
+			if errors.Is(err, redis.Nil) {
+				backoff = 100 * time.Millisecond
+				continue
+			}
+			if readCtx.Err() != nil {
+				return
+			}
+			if strings.HasPrefix(err.Error(), "NOGROUP") {
+				c.log.Warn("group or stream missing (Redis restarted or stream deleted?); re-creating", zap.Error(err))
+				c.forgetGroups()
+				_ = c.refresh(readCtx)
+			} else {
+				c.log.Warn("XREADGROUP failed; backing off", zap.Error(err), zap.Duration("backoff", backoff))
+			}
+			sleep(readCtx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		for _, s := range res {
+			for _, m := range s.Messages {
+				if !c.handOver(readCtx, workCtx, Delivery{Stream: s.Stream, ID: m.ID, Values: m.Values}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *Consumer) waitSlot(ctx context.Context) bool {
+	select {
+	case c.sem <- struct{}{}:
+		<-c.sem
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (c *Consumer) readOwnPending(readCtx, workCtx context.Context) {
+	for _, k := range c.Streams() {
+		start := "0"
+		for readCtx.Err() == nil {
+			res, err := c.rdb.XReadGroup(readCtx, &redis.XReadGroupArgs{
+				Group: c.opt.Group, Consumer: c.opt.Consumer, Streams: []string{k, start},
+				Count: int64(c.opt.BatchSize),
+			}).Result()
+			if err != nil || len(res) == 0 || len(res[0].Messages) == 0 {
+				break
+			}
+			for _, m := range res[0].Messages {
+				start = m.ID
+				if m.Values == nil {
+					continue // deleted while pending; nothing to do
+				}
+				if !c.handOver(readCtx, workCtx, Delivery{Stream: k, ID: m.ID, Values: m.Values, Redelivered: true}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *Consumer) claimLoop(readCtx, workCtx context.Context) {
+	t := time.NewTicker(c.opt.ClaimInterval)
+	defer t.Stop()
+	rounds := 0
+	for {
+		select {
+		case <-readCtx.Done():
+			return
+		case <-t.C:
+		}
+		for _, k := range c.Streams() {
+			if !c.claim(readCtx, workCtx, k) {
+				return
+			}
+		}
+		rounds++
+		if rounds%10 == 0 {
+			c.removeIdleConsumers(readCtx)
+		}
+	}
+}
+
+// claim takes over entries idle past ClaimMinIdle on one stream. It returns
+// false when the worker is stopping.
+func (c *Consumer) claim(readCtx, workCtx context.Context, stream string) bool {
+	start := "0-0"
+	for i := 0; i < 100; i++ { // bounded: one claim round never monopolizes the worker
+		msgs, next, err := c.rdb.XAutoClaim(readCtx, &redis.XAutoClaimArgs{
+			Stream: stream, Group: c.opt.Group, Consumer: c.opt.Consumer,
+			MinIdle: c.opt.ClaimMinIdle, Start: start, Count: int64(c.opt.BatchSize),
+		}).Result()
+		if err != nil {
+			if readCtx.Err() != nil {
+				return false
+			}
+			if strings.HasPrefix(err.Error(), "NOGROUP") {
+				c.forgetGroups()
+			}
+			c.log.Warn("XAUTOCLAIM failed", zap.String("stream", stream), zap.Error(err))
+			return true
+		}
+		for _, m := range msgs {
+			if c.opt.Metrics != nil {
+				c.opt.Metrics.ReclaimedTotal.WithLabelValues(c.opt.Group).Inc()
+			}
+			c.log.Info("reclaimed pending entry", zap.String("stream", stream), zap.String("entry_id", m.ID))
+			if !c.handOver(readCtx, workCtx, Delivery{Stream: stream, ID: m.ID, Values: m.Values, Redelivered: true}) {
+				return false
+			}
+		}
+		if next == "0-0" || next == "" {
+			return true
+		}
+		start = next
+	}
+	return true
+}
+
+// removeIdleConsumers deletes other consumers of the group that hold
+// nothing and have been idle past IdleConsumerAfter (pods long gone).
+func (c *Consumer) removeIdleConsumers(ctx context.Context) {
+	for _, k := range c.Streams() {
+		cons, err := c.rdb.XInfoConsumers(ctx, k, c.opt.Group).Result()
+		if err != nil {
+			continue
+		}
+		for _, ci := range cons {
+			if ci.Name == c.opt.Consumer || ci.Pending > 0 || ci.Idle < c.opt.IdleConsumerAfter {
+				continue
+			}
+			if err := c.rdb.XGroupDelConsumer(ctx, k, c.opt.Group, ci.Name).Err(); err == nil {
+				c.log.Info("removed idle consumer", zap.String("stream", k), zap.String("consumer", ci.Name),
+					zap.Duration("idle", ci.Idle))
+			}
+		}
+	}
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,468 @@
+// Package publisher records events in PostgreSQL and puts them on their
+// partitioned Redis Streams, losing nothing in between (DESIGN §2–§3).
+//
+// Publish commits the rows first, then XADDs the entries. Concurrent callers
+// are group-committed: while one batch is being written, the next one
+// gathers every Publish that arrives, so many small calls become few COPYs
+// and pipelined XADDs. Each batch also writes one row to the outbox table
+// (neo_events.outbox) in the same transaction and deletes it once the
+// entries are on their streams. A crash or Redis failure between the commit
+// and the XADD leaves that outbox row behind; the relay (Relay, RunRelay)
+// re-publishes such batches, so every committed event reaches a stream.
+// Consumers tolerate the rare duplicate this causes.
+//
+//	p, err := publisher.New(pool, rdb, publisher.Options{})
+//	...
+//	ev, _ := event.New("tenant_acme", "users.created", "user", userID, data)
+//	err = p.Publish(ctx, ev.Schema, ev)
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/internal/metrics"
+	"github.com/neo-events/neo-events/internal/store"
+	"github.com/neo-events/neo-events/internal/streams"
+)
+
+// Defaults of Options.
+const (
+	DefaultPrefix     = "events"
+	DefaultPartitions = 8
+	DefaultMaxBatch   = 2000
+	DefaultFlushers   = 2
+	DefaultQueue      = 8192
+)
+
+// Sentinel errors.
+var (
+	// ErrClosed is returned by Publish after Close.
+	ErrClosed = errors.New("publisher closed")
+	// ErrRelayPending means the events are committed in PostgreSQL but did
+	// not reach their streams; the outbox relay will put them there. The
+	// caller must not publish them again.
+	ErrRelayPending = errors.New("events committed; stream write failed, the outbox relay will deliver them")
+)
+
+// Options configures a Publisher. The zero value is usable.
+type Options struct {
+	// Prefix of every stream key. Defaults to "events".
+	Prefix string
+	// Partitions per (scope, category). Defaults to 8; must equal the
+	// workers' streams.partitions.
+	Partitions int
+	// Notify also sends each event on the `{prefix}:notifications` channel.
+	Notify bool
+	// MaxBatch caps the events of one group commit. Defaults to 2000.
+	MaxBatch int
+	// Flushers is how many batches may be in flight at once (one commits
+	// while the next gathers). Defaults to 2.
+	Flushers int
+	// Logger defaults to a no-op logger.
+	Logger *zap.Logger
+	// Registerer receives the publisher metrics; nil means none are exported.
+	Registerer prometheus.Registerer
+}
+
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = DefaultPartitions
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.Flushers <= 0 {
+		o.Flushers = DefaultFlushers
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	return o
+}
+
+// Publisher publishes events. It is safe for concurrent use; create one
+// per process and Close it on shutdown.
+type Publisher struct {
+	pool *pgxpool.Pool
+	rdb  redis.UniversalClient
+	opt  Options
+	log  *zap.Logger
+	m    *metrics.Publisher
+
+	reqs    chan *request
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	closeMu sync.RWMutex
+	closed  bool
+
+	delMu   sync.Mutex
+	pending []uuid.UUID // outbox batches fully streamed, to delete
+}
+
+type request struct {
+	schema string
+	events []*event.Event
+	done   chan error
+}
+
+// New starts a Publisher on the given pool and Redis client.
+func New(pool *pgxpool.Pool, rdb redis.UniversalClient, opt Options) (*Publisher, error) {
+	if pool == nil || rdb == nil {
+		return nil, errors.New("publisher: pool and redis client are required")
+	}
+	opt = opt.withDefaults()
+	p := &Publisher{
+		pool: pool,
+		rdb:  rdb,
+		opt:  opt,
+		log:  opt.Logger,
+		m:    metrics.NewPublisher(opt.Registerer),
+		reqs: make(chan *request, DefaultQueue),
+		stop: make(chan struct{}),
+	}
+	for i := 0; i < opt.Flushers; i++ {
+		p.wg.Add(1)
+		go p.flushLoop()
+	}
+	p.wg.Add(1)
+	go p.outboxCleaner()
+	return p, nil
+}
+
+// Publish records the events in `<schema>.events` and puts each on its
+// stream. It fills QueueName, PartitionKey and, once added, MessageID of
+// every event. On return without error every event is committed and on its
+// stream. An error wrapping ErrRelayPending means committed but not yet on
+// a stream (the relay will finish the job); any other error means nothing
+// was committed.
+func (p *Publisher) Publish(ctx context.Context, schema string, evs ...*event.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if err := event.ValidateSchema(schema); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	for i, e := range evs {
+		if e == nil {
+			return fmt.Errorf("publish: event %d is nil: %w", i, event.ErrInvalid)
+		}
+		if e.Schema == "" {
+			e.Schema = schema
+		}
+		if e.Schema != schema {
+			return fmt.Errorf("publish: event %s has schema %q, publishing to %q: %w", e.ID, e.Schema, schema, event.ErrInvalid)
+		}
+		p.prepare(e)
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("publish: event %d (%s): %w", i, e.ID, err)
+		}
+	}
+	start := time.Now()
+	req := &request{schema: schema, events: evs, done: make(chan error, 1)}
+
+	p.closeMu.RLock()
+	if p.closed {
+		p.closeMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case p.reqs <- req:
+		p.closeMu.RUnlock()
+	case <-ctx.Done():
+		p.closeMu.RUnlock()
+		return fmt.Errorf("publish: %w", ctx.Err())
+	}
+	// Once queued the batch runs to the end even if ctx ends: the caller
+	// must learn whether its events were committed, so wait for the result.
+	err := <-req.done
+	p.m.PublishDuration.Observe(time.Since(start).Seconds())
+	outcome := metrics.OutcomeSuccess
+	if err != nil {
+		outcome = metrics.OutcomeError
+	}
+	p.m.EventsTotal.WithLabelValues(event.ScopeOf(schema), outcome).Add(float64(len(evs)))
+	return err
+}
+
+// prepare fills the columns that record where the event goes.
+func (p *Publisher) prepare(e *event.Event) {
+	if e.PartitionKey == "" {
+		e.PartitionKey = e.AggregateID.String()
+	}
+	e.QueueName = streams.Key(p.opt.Prefix, e, p.opt.Partitions)
+	if e.Status == "" {
+		e.Status = event.StatusPending
+	}
+	if e.Priority == "" {
+		e.Priority = event.PriorityNormal
+	}
+	now := event.Now()
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = now
+	}
+	if e.UpdatedAt.IsZero() {
+		e.UpdatedAt = e.CreatedAt
+	}
+	if e.ScheduledAt.IsZero() {
+		e.ScheduledAt = e.CreatedAt
+	}
+	if len(e.Data) == 0 {
+		e.Data = []byte(`{}`)
+	}
+}
+
+// Close stops accepting events, finishes the batches in flight, deletes the
+// outbox rows of streamed batches and returns. It does not close the pool
+// or the Redis client.
+func (p *Publisher) Close() error {
+	p.closeMu.Lock()
+	if p.closed {
+		p.closeMu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.stop)
+	p.closeMu.Unlock()
+	p.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return p.deleteStreamed(ctx)
+}
+
+func (p *Publisher) flushLoop() {
+	defer p.wg.Done()
+	for {
+		var first *request
+		select {
+		case first = <-p.reqs:
+		case <-p.stop:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case r := <-p.reqs:
+					p.flush(p.gather(r))
+				default:
+					return
+				}
+			}
+		}
+		p.flush(p.gather(first))
+	}
+}
+
+// gather takes first plus every request already waiting, up to MaxBatch events.
+func (p *Publisher) gather(first *request) []*request {
+	batch := []*request{first}
+	n := len(first.events)
+	for n < p.opt.MaxBatch {
+		select {
+		case r := <-p.reqs:
+			batch = append(batch, r)
+			n += len(r.events)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (p *Publisher) flush(reqs []*request) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bySchema := map[string][]*event.Event{}
+	var order []string
+	n := 0
+	for _, r := range reqs {
+		if _, ok := bySchema[r.schema]; !ok {
+			order = append(order, r.schema)
+		}
+		bySchema[r.schema] = append(bySchema[r.schema], r.events...)
+		n += len(r.events)
+	}
+	p.m.BatchSize.Observe(float64(n))
+
+	batchIDs, err := p.commit(ctx, order, bySchema)
+	if err != nil {
+		finish(reqs, fmt.Errorf("publish: commit: %w", err))
+		return
+	}
+	if err := p.xadd(ctx, reqs); err != nil {
+		p.log.Warn("events committed but not streamed; the outbox relay will deliver them",
+			zap.Int("events", n), zap.Error(err))
+		finish(reqs, fmt.Errorf("publish: %w: %v", ErrRelayPending, err))
+		return
+	}
+	p.delMu.Lock()
+	p.pending = append(p.pending, batchIDs...)
+	p.delMu.Unlock()
+	finish(reqs, nil)
+}
+
+func finish(reqs []*request, err error) {
+	for _, r := range reqs {
+		r.done <- err
+	}
+}
+
+// commit writes every schema's rows with one COPY each, plus one outbox row
+// per schema, in one transaction. Outbox rows of batches already streamed
+// are deleted in the same transaction, which saves a round trip under load.
+func (p *Publisher) commit(ctx context.Context, order []string, bySchema map[string][]*event.Event) ([]uuid.UUID, error) {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+
+	done := p.takeStreamed()
+	if len(done) > 0 {
+		if err := store.DeleteOutbox(ctx, tx, done); err != nil {
+			p.requeueStreamed(done)
+			return nil, fmt.Errorf("delete outbox rows: %w", err)
+		}
+	}
+	ids := make([]uuid.UUID, 0, len(order))
+	for _, schema := range order {
+		evs := bySchema[schema]
+		if _, err := store.InsertEvents(ctx, tx, schema, evs); err != nil {
+			p.requeueStreamed(done)
+			return nil, fmt.Errorf("copy into %s.events: %w", schema, err)
+		}
+		batchID, err := event.NewID()
+		if err != nil {
+			p.requeueStreamed(done)
+			return nil, err
+		}
+		evIDs := make([]uuid.UUID, len(evs))
+		for i, e := range evs {
+			evIDs[i] = e.ID
+		}
+		if err := store.InsertOutbox(ctx, tx, batchID, schema, evIDs); err != nil {
+			p.requeueStreamed(done)
+			return nil, fmt.Errorf("outbox row: %w", err)
+		}
+		ids = append(ids, batchID)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		p.requeueStreamed(done)
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return ids, nil
+}
+
+// xadd puts every event of the batch on its stream in one pipeline and
+// records the entry ids in the events.
+func (p *Publisher) xadd(ctx context.Context, reqs []*request) error {
+	var evs []*event.Event
+	for _, r := range reqs {
+		evs = append(evs, r.events...)
+	}
+	_, err := addToStreams(ctx, p.rdb, p.opt.Prefix, p.opt.Notify, evs)
+	return err
+}
+
+// addToStreams XADDs evs in one pipeline, adds their stream keys to the
+// registry set, optionally notifies, and sets each event's MessageID. It
+// returns how many entries were added. The registry SADD goes with every
+// batch (one command for its distinct keys) rather than once per process,
+// so a Redis that lost its data is re-taught every stream at once.
+func addToStreams(ctx context.Context, rdb redis.UniversalClient, prefix string, notify bool, evs []*event.Event) (int, error) {
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(evs))
+	seen := make(map[string]struct{}, 16)
+	var keys []any
+	for i, e := range evs {
+		// Each entry needs its own slice: the pipeline keeps them until Exec.
+		fields, err := e.AppendEntry(make([]string, 0, 2*len(event.EntryFields)))
+		if err != nil {
+			return 0, fmt.Errorf("encode event %s: %w", e.ID, err)
+		}
+		cmds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: e.QueueName, Values: fields})
+		if _, ok := seen[e.QueueName]; !ok {
+			seen[e.QueueName] = struct{}{}
+			keys = append(keys, e.QueueName)
+		}
+		if notify {
+			pipe.Publish(ctx, streams.Notifications(prefix), notification(e))
+		}
+	}
+	pipe.SAdd(ctx, streams.Registry(prefix), keys...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("xadd pipeline: %w", err)
+	}
+	for i, c := range cmds {
+		evs[i].MessageID = c.Val()
+	}
+	return len(evs), nil
+}
+
+func notification(e *event.Event) string {
+	return fmt.Sprintf(`{"id":%q,"event_type":%q,"schema":%q,"created_at":%q}`,
+		e.ID.String(), e.EventType, e.Schema, event.FormatTime(e.CreatedAt))
+}
+
+func (p *Publisher) takeStreamed() []uuid.UUID {
+	p.delMu.Lock()
+	defer p.delMu.Unlock()
+	ids := p.pending
+	p.pending = nil
+	return ids
+}
+
+func (p *Publisher) requeueStreamed(ids []uuid.UUID) {
+	if len(ids) == 0 {
+		return
+	}
+	p.delMu.Lock()
+	p.pending = append(p.pending, ids...)
+	p.delMu.Unlock()
+}
+
+// outboxCleaner deletes the outbox rows of streamed batches when no new
+// batch comes along to do it in its transaction.
+func (p *Publisher) outboxCleaner() {
+	defer p.wg.Done()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := p.deleteStreamed(ctx); err != nil {
+				p.log.Warn("delete outbox rows", zap.Error(err))
+			}
+			cancel()
+		}
+	}
+}
+
+func (p *Publisher) deleteStreamed(ctx context.Context) error {
+	ids := p.takeStreamed()
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := store.DeleteOutbox(ctx, p.pool, ids); err != nil {
+		p.requeueStreamed(ids)
+		return err
+	}
+	return nil
+}
