@@ -1,0 +1,628 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/neo-events/neo-events/event"
+)
+
+// The values of the platform enum `platform_common.action_status`, which
+// Execution.Status takes.
+const (
+	ExecPending   = "pending"
+	ExecRunning   = "running"
+	ExecCompleted = "completed"
+	ExecFailed    = "failed"
+	ExecRetrying  = "retrying"
+	ExecCancelled = "cancelled"
+	ExecTimeout   = "timeout"
+	ExecSkipped   = "skipped"
+	ExecPaused    = "paused"
+	ExecBlocked   = "blocked"
+)
+
+// Limits of the varchar columns of `action_executions`.
+const (
+	MaxQueueMessageIDLen = 100
+	MaxWorkerIDLen       = 100
+)
+
+// execStatuses maps every action_status to whether an attempt in it counts
+// in the action statistics and, if so, as a success.
+var execStatuses = map[string]struct{ counts, ok bool }{
+	ExecPending: {}, ExecRunning: {}, ExecCancelled: {}, ExecSkipped: {}, ExecPaused: {}, ExecBlocked: {},
+	ExecCompleted: {counts: true, ok: true},
+	ExecFailed:    {counts: true},
+	ExecRetrying:  {counts: true},
+	ExecTimeout:   {counts: true},
+}
+
+// ValidExecStatus reports whether s is a member of action_status.
+func ValidExecStatus(s string) bool {
+	_, ok := execStatuses[s]
+	return ok
+}
+
+// FinishedExecStatus reports whether an attempt in status s counts in the
+// action statistics: completed (a success), failed, retrying or timeout (a
+// failure). Attempts that never ran to an outcome (pending, running,
+// cancelled, skipped, paused, blocked) do not.
+func FinishedExecStatus(s string) bool { return execStatuses[s].counts }
+
+// Execution is one row of `<schema>.action_executions`: one attempt of one
+// action on one event. Zero values mean NULL (nil JSON means the column
+// default '{}', and '{}' reads back as nil), except QueuedAt, CreatedAt and
+// UpdatedAt, which default to the time of the insert.
+type Execution struct {
+	ID       uuid.UUID
+	EventID  uuid.UUID
+	ActionID uuid.UUID
+	Status   string // an action_status value, see ExecCompleted etc.
+
+	QueuedAt    time.Time
+	StartedAt   time.Time
+	CompletedAt time.Time
+	DurationMS  *int32 // execution_duration_ms
+
+	Attempt           int  // attempt_number, 1 for the first attempt
+	IsRetry           bool // attempt > 1
+	ParentExecutionID uuid.UUID
+
+	ErrorMessage    string
+	ErrorDetails    json.RawMessage // a JSON object
+	ErrorStackTrace string
+
+	QueueMessageID string // the stream entry id
+	WorkerID       string // the consumer that ran the attempt
+	MemoryUsageMB  *int32
+	CPUTimeMS      *int32
+
+	InputData        json.RawMessage // JSON
+	OutputData       json.RawMessage // JSON
+	ExecutionContext json.RawMessage // JSON
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ActionStats are increments to one action's counters: Total finished
+// attempts, of which Successful and Failed, and the sum of their durations.
+type ActionStats struct {
+	ActionID      uuid.UUID
+	Total         int64
+	Successful    int64
+	Failed        int64
+	SumDurationMS int64
+}
+
+// execColumns is the column list of action_executions in the order the
+// insert and the scan use.
+var execColumns = []string{
+	"id", "event_id", "action_id", "status", "queued_at", "started_at", "completed_at",
+	"execution_duration_ms", "attempt_number", "is_retry", "parent_execution_id",
+	"error_message", "error_details", "error_stack_trace", "queue_message_id", "worker_id",
+	"memory_usage_mb", "cpu_time_ms", "input_data", "output_data", "execution_context",
+	"created_at", "updated_at",
+}
+
+// execSQLTypes are the unnest() array types, one per execColumns entry.
+// JSON travels as text and enums as text, cast in the SELECT.
+var execSQLTypes = []string{
+	"uuid", "uuid", "uuid", "text", "timestamptz", "timestamptz", "timestamptz",
+	"int4", "int4", "bool", "uuid",
+	"text", "text", "text", "text", "text",
+	"int4", "int4", "text", "text", "text",
+	"timestamptz", "timestamptz",
+}
+
+// execCasts turn an unnest column into its table type where text is sent.
+var execCasts = map[string]string{
+	"status":            "::platform_common.action_status",
+	"error_details":     "::jsonb",
+	"input_data":        "::jsonb",
+	"output_data":       "::jsonb",
+	"execution_context": "::jsonb",
+}
+
+func execTable(schema string) (string, error) {
+	if err := event.ValidateSchema(schema); err != nil {
+		return "", err
+	}
+	return event.QuoteIdent(schema) + ".action_executions", nil
+}
+
+func actionsTable(schema string) string { return event.QuoteIdent(schema) + ".actions" }
+
+// InsertExecutions writes xs into `<schema>.action_executions` with one
+// statement and returns how many rows it inserted. It is idempotent on id:
+// an execution already stored is left as it is (never updated), since a
+// redelivered entry may submit the same attempt again. The events and
+// actions the rows refer to must exist. Every execution is validated first;
+// nothing is written if one is malformed.
+func InsertExecutions(ctx context.Context, db DB, schema string, xs []Execution) (int64, error) {
+	n, _, err := insertExecutions(ctx, db, schema, xs, false)
+	return n, err
+}
+
+// RecordExecutions is InsertExecutions plus, in the same statement, the
+// action statistics of the rows it actually inserted (finished attempts
+// only, see FinishedExecStatus): an attempt submitted twice is counted
+// once. It returns the rows inserted and the number of actions updated.
+// Actions rows are locked in id order so concurrent writers do not deadlock.
+func RecordExecutions(ctx context.Context, db DB, schema string, xs []Execution) (inserted, actions int64, err error) {
+	return insertExecutions(ctx, db, schema, xs, true)
+}
+
+func insertExecutions(ctx context.Context, db DB, schema string, xs []Execution, stats bool) (int64, int64, error) {
+	table, err := execTable(schema)
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert executions: %w", err)
+	}
+	if len(xs) == 0 {
+		return 0, 0, nil
+	}
+	if err := checkExecutions(xs); err != nil {
+		return 0, 0, fmt.Errorf("insert executions into %s: %w", schema, err)
+	}
+	args := newExecArgs(len(xs), event.Now())
+	for i := range xs {
+		args.add(&xs[i])
+	}
+	sql := insertExecSQL(table, schema, stats)
+	var inserted, updated int64
+	if err := db.QueryRow(ctx, sql, args.slice()...).Scan(&inserted, &updated); err != nil {
+		return 0, 0, fmt.Errorf("insert %d executions into %s: %w", len(xs), schema, err)
+	}
+	return inserted, updated, nil
+}
+
+// insertExecSQL builds the one statement. With stats, the inserted rows feed
+// the same counters as AddActionStats.
+func insertExecSQL(table, schema string, stats bool) string {
+	var b strings.Builder
+	b.WriteString("WITH ins AS (INSERT INTO ")
+	b.WriteString(table)
+	b.WriteString(" (" + strings.Join(execColumns, ", ") + ") SELECT ")
+	for i, c := range execColumns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("t." + c + execCasts[c])
+	}
+	b.WriteString(" FROM unnest(")
+	for i, typ := range execSQLTypes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d::%s[]", i+1, typ)
+	}
+	b.WriteString(") AS t(" + strings.Join(execColumns, ", ") + ")")
+	b.WriteString(" ON CONFLICT (id) DO NOTHING RETURNING action_id, status::text AS status,")
+	b.WriteString(" coalesce(execution_duration_ms::int8, (extract(epoch FROM completed_at - started_at) * 1000)::int8, 0) AS ms)")
+	if !stats {
+		b.WriteString(" SELECT (SELECT count(*) FROM ins), 0::int8")
+		return b.String()
+	}
+	b.WriteString(`, inc AS (SELECT action_id,
+	count(*)::int8 AS total,
+	(count(*) FILTER (WHERE status = 'completed'))::int8 AS ok,
+	(count(*) FILTER (WHERE status <> 'completed'))::int8 AS bad,
+	sum(greatest(ms, 0))::int8 AS ms
+  FROM ins WHERE status IN ('completed', 'failed', 'retrying', 'timeout') GROUP BY action_id)`)
+	b.WriteString(statsUpdateSQL(actionsTable(schema)))
+	b.WriteString(" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd)")
+	return b.String()
+}
+
+// statsUpdateSQL adds the increments of CTE inc (action_id, total, ok, bad,
+// ms) to the actions' counters. The average is kept over total_executions:
+// new = (old_avg*old_total + ms) / (old_total + total), rounded once per
+// batch; the column is an integer, so that rounding is all it loses.
+func statsUpdateSQL(actions string) string {
+	return `, locked AS MATERIALIZED (SELECT a.id FROM ` + actions + ` a
+	WHERE a.id IN (SELECT action_id FROM inc) ORDER BY a.id FOR NO KEY UPDATE),
+upd AS (UPDATE ` + actions + ` a SET
+	total_executions = coalesce(a.total_executions, 0) + inc.total,
+	successful_executions = coalesce(a.successful_executions, 0) + inc.ok,
+	failed_executions = coalesce(a.failed_executions, 0) + inc.bad,
+	avg_execution_time_ms = CASE WHEN coalesce(a.total_executions, 0) + inc.total = 0 THEN a.avg_execution_time_ms
+		ELSE least(round((coalesce(a.avg_execution_time_ms, 0)::numeric * coalesce(a.total_executions, 0) + inc.ms)
+			/ (coalesce(a.total_executions, 0) + inc.total)), 2147483647)::int4 END
+  FROM inc JOIN locked ON locked.id = inc.action_id
+ WHERE a.id = inc.action_id RETURNING a.id)`
+}
+
+// AddActionStats adds st to the counters of `<schema>.actions` with one
+// statement: total, successful and failed executions, and
+// avg_execution_time_ms as a running average over total_executions (see
+// statsUpdateSQL). Several entries for one action are summed. Unknown
+// action ids are ignored. Use it for outcomes that have no execution row;
+// RecordExecutions already counts the rows it inserts.
+func AddActionStats(ctx context.Context, db DB, schema string, st []ActionStats) error {
+	if err := event.ValidateSchema(schema); err != nil {
+		return fmt.Errorf("add action stats: %w", err)
+	}
+	if len(st) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(st))
+	total, ok, bad, ms := make([]int64, len(st)), make([]int64, len(st)), make([]int64, len(st)), make([]int64, len(st))
+	for i, s := range st {
+		if err := checkActionStats(s); err != nil {
+			return fmt.Errorf("add action stats to %s: entry %d: %w", schema, i, err)
+		}
+		ids[i], total[i], ok[i], bad[i], ms[i] = s.ActionID, s.Total, s.Successful, s.Failed, s.SumDurationMS
+	}
+	sql := `WITH inc AS (SELECT action_id, sum(total)::int8 AS total, sum(ok)::int8 AS ok, sum(bad)::int8 AS bad, sum(ms)::int8 AS ms
+  FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int8[]) AS t(action_id, total, ok, bad, ms)
+ GROUP BY action_id)` + statsUpdateSQL(actionsTable(schema)) + ` SELECT count(*) FROM upd`
+	var n int64
+	if err := db.QueryRow(ctx, sql, ids, total, ok, bad, ms).Scan(&n); err != nil {
+		return fmt.Errorf("add action stats to %s: %w", schema, err)
+	}
+	return nil
+}
+
+func checkActionStats(s ActionStats) error {
+	switch {
+	case s.ActionID == uuid.Nil:
+		return invalidArg("action id is nil")
+	case s.Total < 0 || s.Successful < 0 || s.Failed < 0 || s.SumDurationMS < 0:
+		return invalidArg("action %s: negative counter", s.ActionID)
+	case s.Successful+s.Failed > s.Total:
+		return invalidArg("action %s: successful + failed > total", s.ActionID)
+	}
+	return nil
+}
+
+// StatsOf derives the statistics increments of the finished attempts in xs,
+// one entry per action in first-seen order. A duration missing from an
+// attempt is taken from its timings when both are set, else counted as 0.
+func StatsOf(xs []Execution) []ActionStats {
+	var out []ActionStats
+	idx := map[uuid.UUID]int{}
+	for i := range xs {
+		x := &xs[i]
+		c, known := execStatuses[x.Status]
+		if !known || !c.counts {
+			continue
+		}
+		j, seen := idx[x.ActionID]
+		if !seen {
+			j = len(out)
+			idx[x.ActionID] = j
+			out = append(out, ActionStats{ActionID: x.ActionID})
+		}
+		s := &out[j]
+		s.Total++
+		if c.ok {
+			s.Successful++
+		} else {
+			s.Failed++
+		}
+		s.SumDurationMS += execDuration(x)
+	}
+	return out
+}
+
+func execDuration(x *Execution) int64 {
+	if x.DurationMS != nil {
+		return max(int64(*x.DurationMS), 0)
+	}
+	if !x.StartedAt.IsZero() && !x.CompletedAt.IsZero() && x.CompletedAt.After(x.StartedAt) {
+		return x.CompletedAt.Sub(x.StartedAt).Milliseconds()
+	}
+	return 0
+}
+
+// CheckExecution validates one execution the way InsertExecutions does, so
+// a caller can refuse a bad one before queueing it.
+func CheckExecution(x *Execution) error {
+	switch {
+	case x.ID == uuid.Nil:
+		return invalidArg("execution id is nil")
+	case x.EventID == uuid.Nil:
+		return invalidArg("execution %s: event id is nil", x.ID)
+	case x.ActionID == uuid.Nil:
+		return invalidArg("execution %s: action id is nil", x.ID)
+	case !ValidExecStatus(x.Status):
+		return invalidArg("execution %s: status %q is not an action_status", x.ID, execTrunc(x.Status))
+	case x.Attempt < 1 || x.Attempt > 1<<30:
+		return invalidArg("execution %s: attempt_number %d out of range", x.ID, x.Attempt)
+	case x.ParentExecutionID == x.ID:
+		return invalidArg("execution %s: is its own parent", x.ID)
+	}
+	if err := checkExecTimes(x); err != nil {
+		return err
+	}
+	return checkExecText(x)
+}
+
+func checkExecTimes(x *Execution) error {
+	queued := x.QueuedAt
+	if !x.StartedAt.IsZero() && !queued.IsZero() && event.Normalize(x.StartedAt).Before(event.Normalize(queued)) {
+		return invalidArg("execution %s: started_at before queued_at", x.ID)
+	}
+	if !x.CompletedAt.IsZero() && !x.StartedAt.IsZero() && event.Normalize(x.CompletedAt).Before(event.Normalize(x.StartedAt)) {
+		return invalidArg("execution %s: completed_at before started_at", x.ID)
+	}
+	for _, p := range []struct {
+		name string
+		v    *int32
+	}{{"execution_duration_ms", x.DurationMS}, {"memory_usage_mb", x.MemoryUsageMB}, {"cpu_time_ms", x.CPUTimeMS}} {
+		if p.v != nil && *p.v < 0 {
+			return invalidArg("execution %s: %s is negative", x.ID, p.name)
+		}
+	}
+	return nil
+}
+
+func checkExecText(x *Execution) error {
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"error_message", x.ErrorMessage, 0},
+		{"error_stack_trace", x.ErrorStackTrace, 0},
+		{"queue_message_id", x.QueueMessageID, MaxQueueMessageIDLen},
+		{"worker_id", x.WorkerID, MaxWorkerIDLen},
+	} {
+		if !utf8.ValidString(f.v) || strings.IndexByte(f.v, 0) >= 0 {
+			return invalidArg("execution %s: %s must be UTF-8 without NUL bytes", x.ID, f.name)
+		}
+		if f.max > 0 && utf8.RuneCountInString(f.v) > f.max {
+			return invalidArg("execution %s: %s is longer than %d characters", x.ID, f.name, f.max)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    json.RawMessage
+	}{
+		{"error_details", x.ErrorDetails}, {"input_data", x.InputData},
+		{"output_data", x.OutputData}, {"execution_context", x.ExecutionContext},
+	} {
+		if len(f.v) > 0 && (!json.Valid(f.v) || !execJSONOK(f.v)) {
+			return invalidArg("execution %s: %s is not JSON that jsonb can store", x.ID, f.name)
+		}
+	}
+	return nil
+}
+
+// execJSONOK reports whether valid JSON text b fits jsonb, which refuses
+// invalid UTF-8 and the \u0000 escape.
+func execJSONOK(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if i+5 < len(b) && b[i+1] == 'u' && string(b[i+2:i+6]) == "0000" {
+			return false
+		}
+		i++
+	}
+	return true
+}
+
+func checkExecutions(xs []Execution) error {
+	for i := range xs {
+		if err := CheckExecution(&xs[i]); err != nil {
+			return fmt.Errorf("execution %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func execTrunc(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// execArgs are the column arrays of one insert, in execColumns order.
+type execArgs struct {
+	now                                   time.Time
+	id, eventID, actionID                 []uuid.UUID
+	parent                                []pgtype.UUID
+	status, errMsg, errDetails, stack     []pgtype.Text
+	queueMsg, worker, input, output, xctx []pgtype.Text
+	queued, started, completed            []pgtype.Timestamptz
+	created, updated                      []pgtype.Timestamptz
+	duration, attempt, mem, cpu           []pgtype.Int4
+	retry                                 []bool
+}
+
+func newExecArgs(n int, now time.Time) *execArgs {
+	return &execArgs{
+		now: now,
+		id:  make([]uuid.UUID, 0, n), eventID: make([]uuid.UUID, 0, n), actionID: make([]uuid.UUID, 0, n),
+		parent: make([]pgtype.UUID, 0, n),
+		status: make([]pgtype.Text, 0, n), errMsg: make([]pgtype.Text, 0, n), errDetails: make([]pgtype.Text, 0, n),
+		stack: make([]pgtype.Text, 0, n), queueMsg: make([]pgtype.Text, 0, n), worker: make([]pgtype.Text, 0, n),
+		input: make([]pgtype.Text, 0, n), output: make([]pgtype.Text, 0, n), xctx: make([]pgtype.Text, 0, n),
+		queued: make([]pgtype.Timestamptz, 0, n), started: make([]pgtype.Timestamptz, 0, n),
+		completed: make([]pgtype.Timestamptz, 0, n), created: make([]pgtype.Timestamptz, 0, n),
+		updated:  make([]pgtype.Timestamptz, 0, n),
+		duration: make([]pgtype.Int4, 0, n), attempt: make([]pgtype.Int4, 0, n),
+		mem: make([]pgtype.Int4, 0, n), cpu: make([]pgtype.Int4, 0, n),
+		retry: make([]bool, 0, n),
+	}
+}
+
+func (a *execArgs) add(x *Execution) {
+	a.id = append(a.id, x.ID)
+	a.eventID = append(a.eventID, x.EventID)
+	a.actionID = append(a.actionID, x.ActionID)
+	a.status = append(a.status, pgtype.Text{String: x.Status, Valid: true})
+	a.queued = append(a.queued, execTime(timeOr(x.QueuedAt, a.now)))
+	a.started = append(a.started, execTime(x.StartedAt))
+	a.completed = append(a.completed, execTime(x.CompletedAt))
+	a.duration = append(a.duration, execInt4(x.DurationMS))
+	a.attempt = append(a.attempt, pgtype.Int4{Int32: int32(x.Attempt), Valid: true})
+	a.retry = append(a.retry, x.IsRetry)
+	a.parent = append(a.parent, pgtype.UUID{Bytes: x.ParentExecutionID, Valid: x.ParentExecutionID != uuid.Nil})
+	a.errMsg = append(a.errMsg, execText(x.ErrorMessage))
+	a.errDetails = append(a.errDetails, execJSON(x.ErrorDetails))
+	a.stack = append(a.stack, execText(x.ErrorStackTrace))
+	a.queueMsg = append(a.queueMsg, execText(x.QueueMessageID))
+	a.worker = append(a.worker, execText(x.WorkerID))
+	a.mem = append(a.mem, execInt4(x.MemoryUsageMB))
+	a.cpu = append(a.cpu, execInt4(x.CPUTimeMS))
+	a.input = append(a.input, execJSON(x.InputData))
+	a.output = append(a.output, execJSON(x.OutputData))
+	a.xctx = append(a.xctx, execJSON(x.ExecutionContext))
+	a.created = append(a.created, execTime(timeOr(x.CreatedAt, a.now)))
+	a.updated = append(a.updated, execTime(timeOr(x.UpdatedAt, a.now)))
+}
+
+// slice returns the arguments in execColumns order.
+func (a *execArgs) slice() []any {
+	return []any{
+		a.id, a.eventID, a.actionID, a.status, a.queued, a.started, a.completed,
+		a.duration, a.attempt, a.retry, a.parent,
+		a.errMsg, a.errDetails, a.stack, a.queueMsg, a.worker,
+		a.mem, a.cpu, a.input, a.output, a.xctx,
+		a.created, a.updated,
+	}
+}
+
+func execTime(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: event.Normalize(t), Valid: true}
+}
+
+func execText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
+
+func execInt4(p *int32) pgtype.Int4 {
+	if p == nil {
+		return pgtype.Int4{}
+	}
+	return pgtype.Int4{Int32: *p, Valid: true}
+}
+
+// execJSON writes nil as '{}', the column default, which an explicit insert
+// would otherwise bypass.
+func execJSON(b json.RawMessage) pgtype.Text {
+	if len(b) == 0 {
+		return pgtype.Text{String: "{}", Valid: true}
+	}
+	return pgtype.Text{String: string(b), Valid: true}
+}
+
+// ExecutionsForEvent returns every attempt recorded for the event, ordered
+// by action, attempt number and id.
+func ExecutionsForEvent(ctx context.Context, db DB, schema string, eventID uuid.UUID) ([]Execution, error) {
+	table, err := execTable(schema)
+	if err != nil {
+		return nil, fmt.Errorf("executions for event: %w", err)
+	}
+	sql := "SELECT " + execSelectList() + " FROM " + table +
+		" WHERE event_id = $1 ORDER BY action_id, attempt_number, id"
+	rows, err := db.Query(ctx, sql, eventID)
+	if err != nil {
+		return nil, fmt.Errorf("executions for event %s in %s: %w", eventID, schema, err)
+	}
+	xs, err := pgx.CollectRows(rows, scanExecution)
+	if err != nil {
+		return nil, fmt.Errorf("executions for event %s in %s: %w", eventID, schema, err)
+	}
+	return xs, nil
+}
+
+// CompletedActions returns, for each of eventIDs that has any, the ids of
+// the actions with a completed attempt, sorted. A worker uses it to skip
+// actions already done when an entry is redelivered or redriven.
+func CompletedActions(ctx context.Context, db DB, schema string, eventIDs []uuid.UUID) (map[uuid.UUID][]uuid.UUID, error) {
+	table, err := execTable(schema)
+	if err != nil {
+		return nil, fmt.Errorf("completed actions: %w", err)
+	}
+	out := map[uuid.UUID][]uuid.UUID{}
+	if len(eventIDs) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, "SELECT DISTINCT event_id, action_id FROM "+table+
+		" WHERE event_id = ANY($1) AND status = 'completed' ORDER BY event_id, action_id", eventIDs)
+	if err != nil {
+		return nil, fmt.Errorf("completed actions in %s: %w", schema, err)
+	}
+	var ev, act uuid.UUID
+	_, err = pgx.ForEachRow(rows, []any{&ev, &act}, func() error {
+		out[ev] = append(out[ev], act)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("completed actions in %s: %w", schema, err)
+	}
+	return out, nil
+}
+
+func execSelectList() string {
+	parts := make([]string, len(execColumns))
+	for i, c := range execColumns {
+		parts[i] = c
+		if c == "status" {
+			parts[i] = "status::text"
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func scanExecution(row pgx.CollectableRow) (Execution, error) {
+	var (
+		x                                     Execution
+		status, errMsg, stack, queueMsg, work pgtype.Text
+		queued, started, completed            pgtype.Timestamptz
+		created, updated                      pgtype.Timestamptz
+		duration, attempt, mem, cpu           pgtype.Int4
+		retry                                 pgtype.Bool
+		parent                                pgtype.UUID
+		errDetails, input, output, xctx       []byte
+	)
+	err := row.Scan(&x.ID, &x.EventID, &x.ActionID, &status, &queued, &started, &completed,
+		&duration, &attempt, &retry, &parent, &errMsg, &errDetails, &stack, &queueMsg, &work,
+		&mem, &cpu, &input, &output, &xctx, &created, &updated)
+	if err != nil {
+		return x, err
+	}
+	x.Status, x.ErrorMessage, x.ErrorStackTrace = status.String, errMsg.String, stack.String
+	x.QueueMessageID, x.WorkerID = queueMsg.String, work.String
+	x.QueuedAt, x.StartedAt, x.CompletedAt = timeOf(queued), timeOf(started), timeOf(completed)
+	x.CreatedAt, x.UpdatedAt = timeOf(created), timeOf(updated)
+	x.DurationMS, x.MemoryUsageMB, x.CPUTimeMS = execInt4Ptr(duration), execInt4Ptr(mem), execInt4Ptr(cpu)
+	x.Attempt, x.IsRetry = int(attempt.Int32), retry.Bool
+	x.ParentExecutionID = uuidOf(parent)
+	x.ErrorDetails, x.InputData = execJSONOrNil(errDetails), execJSONOrNil(input)
+	x.OutputData, x.ExecutionContext = execJSONOrNil(output), execJSONOrNil(xctx)
+	return x, nil
+}
+
+func execInt4Ptr(v pgtype.Int4) *int32 {
+	if !v.Valid {
+		return nil
+	}
+	n := v.Int32
+	return &n
+}
+
+// execJSONOrNil reads NULL and the column default '{}' as nil.
+func execJSONOrNil(b []byte) json.RawMessage {
+	if len(b) == 0 || isEmptyObject(b) {
+		return nil
+	}
+	return json.RawMessage(b)
+}

@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/neo-events/neo-events/event"
+)
+
+// StatusUpdate is one status write of a worker. Zero fields leave the
+// column as it is, so a later write never erases an earlier one's data.
+type StatusUpdate struct {
+	ID     uuid.UUID
+	Status event.Status
+
+	ProcessingStartedAt   time.Time
+	ProcessingCompletedAt time.Time
+	ProcessingDurationMS  *int32
+	// RetryCount only ever grows (the largest number of retries any action
+	// needed), and is capped at the row's max_retries so the table's check
+	// cannot fail the whole batch.
+	RetryCount   int
+	ErrorMessage string
+	ErrorDetails json.RawMessage // a JSON object
+	// MessageID is the stream entry id; it is written only if the row has none.
+	MessageID string
+}
+
+// transitionPairs lists every legal (from, to) status move of
+// event.Status.CanTransition, for the UPDATE to join against.
+var transitionFrom, transitionTo = func() ([]string, []string) {
+	var from, to []string
+	for _, a := range event.Statuses {
+		for _, b := range event.Statuses {
+			if a.CanTransition(b) {
+				from, to = append(from, string(a)), append(to, string(b))
+			}
+		}
+	}
+	return from, to
+}()
+
+// UpdateStatuses applies a batch of status writes in one statement. A write
+// whose move is illegal by event.Status.CanTransition (for example anything
+// after completed, as an at-least-once redelivery would attempt) is skipped,
+// as is one for an id that does not exist; a NULL status counts as pending.
+// When ups names an id twice, the later write wins.
+func UpdateStatuses(ctx context.Context, db DB, schema string, ups []StatusUpdate) error {
+	table, err := eventsTable(schema)
+	if err != nil {
+		return fmt.Errorf("update statuses: %w", err)
+	}
+	ups = lastPerID(ups)
+	if len(ups) == 0 {
+		return nil
+	}
+	cols, err := statusColumns(ups)
+	if err != nil {
+		return fmt.Errorf("update statuses in %s: %w", schema, err)
+	}
+	sql := `
+UPDATE ` + table + ` AS e SET
+    status = u.status::platform_common.event_status,
+    processing_started_at = COALESCE(u.started_at, e.processing_started_at),
+    processing_completed_at = COALESCE(u.completed_at, e.processing_completed_at),
+    processing_duration_ms = COALESCE(u.duration_ms, e.processing_duration_ms),
+    retry_count = CASE WHEN e.max_retries IS NULL THEN GREATEST(COALESCE(e.retry_count, 0), u.retry_count)
+                       ELSE LEAST(GREATEST(COALESCE(e.retry_count, 0), u.retry_count), e.max_retries) END,
+    error_message = COALESCE(u.error_message, e.error_message),
+    error_details = COALESCE(u.error_details::jsonb, e.error_details),
+    message_id = COALESCE(e.message_id, u.message_id)
+FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int4[], $6::int4[],
+            $7::text[], $8::text[], $9::text[])
+     AS u(id, status, started_at, completed_at, duration_ms, retry_count, error_message, error_details, message_id)
+WHERE e.id = u.id
+  AND EXISTS (SELECT 1 FROM unnest($10::text[], $11::text[]) AS t(from_status, to_status)
+               WHERE t.from_status = COALESCE(e.status::text, 'pending') AND t.to_status = u.status)`
+	args := append(cols, transitionFrom, transitionTo)
+	if _, err := db.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("update %d statuses in %s: %w", len(ups), schema, err)
+	}
+	return nil
+}
+
+// lastPerID keeps the last write per id, in first-seen order, because one
+// UPDATE ... FROM may apply only one source row per target row.
+func lastPerID(ups []StatusUpdate) []StatusUpdate {
+	idx := make(map[uuid.UUID]int, len(ups))
+	out := make([]StatusUpdate, 0, len(ups))
+	for _, u := range ups {
+		if i, ok := idx[u.ID]; ok {
+			out[i] = u
+			continue
+		}
+		idx[u.ID] = len(out)
+		out = append(out, u)
+	}
+	return out
+}
+
+// statusColumns validates the writes and turns them into the nine parallel
+// arrays the UPDATE unnests.
+func statusColumns(ups []StatusUpdate) ([]any, error) {
+	n := len(ups)
+	ids := make([]uuid.UUID, n)
+	statuses := make([]string, n)
+	started, completed := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
+	durations, retries := make([]pgtype.Int4, n), make([]pgtype.Int4, n)
+	messages, details, msgIDs := make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
+	for i, u := range ups {
+		if err := u.validate(); err != nil {
+			return nil, err
+		}
+		ids[i], statuses[i] = u.ID, string(u.Status)
+		started[i] = pgTime(u.ProcessingStartedAt)
+		completed[i] = pgTime(u.ProcessingCompletedAt)
+		if u.ProcessingDurationMS != nil {
+			durations[i] = pgtype.Int4{Int32: *u.ProcessingDurationMS, Valid: true}
+		}
+		retries[i] = pgtype.Int4{Int32: int32(u.RetryCount), Valid: true}
+		messages[i] = pgText(u.ErrorMessage)
+		details[i] = pgText(string(u.ErrorDetails))
+		msgIDs[i] = pgText(u.MessageID)
+	}
+	return []any{ids, statuses, started, completed, durations, retries, messages, details, msgIDs}, nil
+}
+
+func (u StatusUpdate) validate() error {
+	switch {
+	case u.ID == uuid.Nil:
+		return invalidArg("status update without an id")
+	case !u.Status.Valid():
+		return invalidArg("event %s: unknown status %q", u.ID, string(u.Status))
+	case u.ProcessingDurationMS != nil && *u.ProcessingDurationMS < 0:
+		return invalidArg("event %s: negative processing_duration_ms", u.ID)
+	case u.RetryCount < 0 || u.RetryCount > 1<<30:
+		return invalidArg("event %s: retry_count %d out of range", u.ID, u.RetryCount)
+	case len(u.MessageID) > event.MaxMessageIDLen:
+		return invalidArg("event %s: message_id longer than %d bytes", u.ID, event.MaxMessageIDLen)
+	case u.ErrorDetails != nil && !isObject(u.ErrorDetails):
+		return invalidArg("event %s: error_details must be a JSON object", u.ID)
+	}
+	return nil
+}
+
+func isObject(b []byte) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(b, &m) == nil && m != nil
+}
+
+func pgTime(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: event.Normalize(t), Valid: true}
+}
+
+func pgText(s string) pgtype.Text {
+	if s == "" {
+		return pgtype.Text{}
+	}
+	return pgtype.Text{String: s, Valid: true}
+}
