@@ -22,10 +22,13 @@ var Statuses = []Status{StatusPending, StatusProcessing, StatusCompleted, Status
 // transitions lists the legal moves of an event's status. Re-processing a
 // failed event (a redrive) goes back through retrying.
 var transitions = map[Status][]Status{
-	StatusPending:    {StatusProcessing, StatusCompleted, StatusFailed, StatusCancelled, StatusPaused, StatusBlocked},
+	// A worker may write an event's outcome without a separate processing
+	// write first, so pending moves straight to any outcome.
+	StatusPending:    {StatusProcessing, StatusCompleted, StatusFailed, StatusRetrying, StatusCancelled, StatusPaused, StatusBlocked},
 	StatusProcessing: {StatusCompleted, StatusFailed, StatusRetrying, StatusCancelled, StatusPending},
 	StatusRetrying:   {StatusProcessing, StatusCompleted, StatusFailed, StatusCancelled, StatusPaused},
-	StatusFailed:     {StatusRetrying, StatusProcessing, StatusPending},
+	// A redrive re-runs the failed actions and may complete the event.
+	StatusFailed:     {StatusRetrying, StatusProcessing, StatusPending, StatusCompleted},
 	StatusPaused:     {StatusPending, StatusCancelled},
 	StatusBlocked:    {StatusPending, StatusCancelled},
 	StatusCompleted:  nil,
