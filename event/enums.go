@@ -28,11 +28,11 @@ var transitions = map[Status][]Status{
 	StatusProcessing: {StatusCompleted, StatusFailed, StatusRetrying, StatusCancelled, StatusPending},
 	StatusRetrying:   {StatusProcessing, StatusCompleted, StatusFailed, StatusCancelled, StatusPaused},
 	// A redrive re-runs the failed actions and may complete the event.
-	StatusFailed:     {StatusRetrying, StatusProcessing, StatusPending, StatusCompleted},
-	StatusPaused:     {StatusPending, StatusCancelled},
-	StatusBlocked:    {StatusPending, StatusCancelled},
-	StatusCompleted:  nil,
-	StatusCancelled:  nil,
+	StatusFailed:    {StatusRetrying, StatusProcessing, StatusPending, StatusCompleted},
+	StatusPaused:    {StatusPending, StatusCancelled},
+	StatusBlocked:   {StatusPending, StatusCancelled},
+	StatusCompleted: nil,
+	StatusCancelled: nil,
 }
 
 // Valid reports whether s is a member of the enum.
