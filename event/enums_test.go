@@ -31,10 +31,10 @@ func TestStatusTransitions(t *testing.T) {
 	t.Parallel()
 	// allowed lists, per status, every status it may move to besides itself.
 	allowed := map[event.Status][]event.Status{
-		event.StatusPending:    {event.StatusProcessing, event.StatusCompleted, event.StatusFailed, event.StatusCancelled, event.StatusPaused, event.StatusBlocked},
+		event.StatusPending:    {event.StatusProcessing, event.StatusCompleted, event.StatusFailed, event.StatusRetrying, event.StatusCancelled, event.StatusPaused, event.StatusBlocked},
 		event.StatusProcessing: {event.StatusCompleted, event.StatusFailed, event.StatusRetrying, event.StatusCancelled, event.StatusPending},
 		event.StatusRetrying:   {event.StatusProcessing, event.StatusCompleted, event.StatusFailed, event.StatusCancelled, event.StatusPaused},
-		event.StatusFailed:     {event.StatusRetrying, event.StatusProcessing, event.StatusPending},
+		event.StatusFailed:     {event.StatusRetrying, event.StatusProcessing, event.StatusPending, event.StatusCompleted},
 		event.StatusPaused:     {event.StatusPending, event.StatusCancelled},
 		event.StatusBlocked:    {event.StatusPending, event.StatusCancelled},
 		event.StatusCompleted:  nil,
