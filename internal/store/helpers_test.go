@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -115,3 +116,5 @@ func loadFixture(t testing.TB, ctx context.Context, pool *pgxpool.Pool) {
 	_, err = pool.Exec(ctx, string(sql))
 	require.NoError(t, err)
 }
+
+func sortStrings(s []string) { sort.Strings(s) }

@@ -80,15 +80,16 @@ func copyTemplate(ctx context.Context, tx pgx.Tx, schema string) error {
 
 // templateDependents returns the ALTER TABLE ... ADD CONSTRAINT (foreign
 // keys) and CREATE TRIGGER statements that LIKE ... INCLUDING ALL does not
-// copy. The text comes from the catalog (pg_get_constraintdef,
-// pg_get_triggerdef), never from input; table names are quoted.
+// copy. The text comes from the catalog (pg_get_constraintdef and the
+// "pretty" pg_get_triggerdef, which leave visible tables unqualified;
+// never from input); table names are quoted.
 func templateDependents(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	rows, err := tx.Query(ctx, `
 SELECT 1 AS ord, c.relname, format('ALTER TABLE %I ADD CONSTRAINT %I %s', c.relname, k.conname, pg_get_constraintdef(k.oid))
   FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
  WHERE k.contype = 'f' AND c.relnamespace = 'tenant_template'::regnamespace AND c.relname = ANY($1)
 UNION ALL
-SELECT 2, c.relname, pg_get_triggerdef(t.oid)
+SELECT 2, c.relname, pg_get_triggerdef(t.oid, true)
   FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
  WHERE NOT t.tgisinternal AND c.relnamespace = 'tenant_template'::regnamespace AND c.relname = ANY($1)
  ORDER BY 1, 2, 3`, templateTables)
