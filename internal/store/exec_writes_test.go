@@ -70,7 +70,7 @@ func fullExecution(t testing.TB, eventID, actionID, parent uuid.UUID) store.Exec
 		QueueMessageID: "1700000000000-1", WorkerID: "worker-0", MemoryUsageMB: i32(12), CPUTimeMS: i32(7),
 		InputData: json.RawMessage(`{"in": [1, 2]}`), OutputData: json.RawMessage(`{"out": "x"}`),
 		ExecutionContext: json.RawMessage(`{"trace": "abc"}`),
-		CreatedAt: q.Add(time.Second), UpdatedAt: q.Add(2 * time.Second),
+		CreatedAt:        q.Add(time.Second), UpdatedAt: q.Add(2 * time.Second),
 	}
 }
 
@@ -276,4 +276,18 @@ func TestInsertExecutionsUnknownActionIsAForeignKeyError(t *testing.T) {
 	var pgErr *pgconn.PgError
 	require.True(t, errors.As(err, &pgErr), "got %v", err)
 	require.Equal(t, "23503", pgErr.Code)
+}
+
+func TestMissingEvents(t *testing.T) {
+	t.Parallel()
+	ctx, pool, schema, ev, _ := execDB(t)
+	a, b := uuid.New(), uuid.New()
+	got, err := store.MissingEvents(ctx, pool, schema, []uuid.UUID{a, ev.ID, b})
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{a, b}, got)
+	got, err = store.MissingEvents(ctx, pool, schema, []uuid.UUID{ev.ID})
+	require.NoError(t, err)
+	require.Empty(t, got)
+	_, err = store.MissingEvents(ctx, pool, "tenant_X", []uuid.UUID{a})
+	require.ErrorIs(t, err, event.ErrInvalidSchema)
 }
