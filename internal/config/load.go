@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -105,16 +104,58 @@ func Load(path string, fs *pflag.FlagSet) (Config, error) {
 	return c, nil
 }
 
-// explain turns mapstructure's errors into KeyErrors where it can name the key.
+// explain turns mapstructure's errors into a KeyError naming the full key
+// (worker.bogus, handlers[0].extra); mapstructure names only the section.
 func explain(err error) error {
-	msg := err.Error()
-	if i := strings.Index(msg, "has invalid keys: "); i >= 0 {
-		keys := strings.TrimSpace(msg[i+len("has invalid keys: "):])
-		return &KeyError{Key: keys, Reason: "unknown key; see configs/worker.yaml for the known ones"}
-	}
-	var de *mapstructure.DecodeError
-	if errors.As(err, &de) {
-		return &KeyError{Key: de.Name(), Reason: de.Unwrap().Error()}
+	var unknown []string
+	var first *mapstructure.DecodeError
+	walkDecodeErrors(err, func(de *mapstructure.DecodeError) {
+		inner := de.Unwrap().Error()
+		if keys, ok := strings.CutPrefix(inner, "has invalid keys: "); ok {
+			for _, k := range strings.Split(keys, ", ") {
+				unknown = append(unknown, joinKey(de.Name(), k))
+			}
+		} else if first == nil {
+			first = de
+		}
+	})
+	switch {
+	case len(unknown) > 0:
+		reason := "unknown key; see configs/worker.yaml for the known ones"
+		if len(unknown) > 1 {
+			reason += "; also unknown: " + strings.Join(unknown[1:], ", ")
+		}
+		return &KeyError{Key: unknown[0], Reason: reason}
+	case first != nil:
+		return &KeyError{Key: first.Name(), Reason: first.Unwrap().Error()}
 	}
 	return fmt.Errorf("%w: %v", ErrInvalid, err)
+}
+
+// walkDecodeErrors calls fn for every DecodeError in err's tree (mapstructure
+// joins one error per bad key), outermost first.
+func walkDecodeErrors(err error, fn func(*mapstructure.DecodeError)) {
+	if de, ok := err.(*mapstructure.DecodeError); ok {
+		fn(de)
+		return
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			walkDecodeErrors(e, fn)
+		}
+	case interface{ Unwrap() error }:
+		if e := u.Unwrap(); e != nil {
+			walkDecodeErrors(e, fn)
+		}
+	}
+}
+
+// joinKey prefixes key with its section; mapstructure names the root by its
+// Go type rather than "".
+func joinKey(section, key string) string {
+	if section == "" || section == "config.Config" {
+		return key
+	}
+	return section + "." + key
 }
