@@ -3,6 +3,7 @@ package event_test
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"sort"
 	"testing"
 	"time"
@@ -73,6 +74,11 @@ func TestEventJSONRoundTrip(t *testing.T) {
 	t.Parallel()
 	want := fullEvent(t)
 	require.NoError(t, want.Validate())
+	// A field added to Event must be added to the JSON form (and here).
+	v := reflect.ValueOf(*want)
+	for i := range v.NumField() {
+		require.False(t, v.Field(i).IsZero(), "fullEvent leaves %s unset", v.Type().Field(i).Name)
+	}
 
 	b, err := json.Marshal(want)
 	require.NoError(t, err)

@@ -121,7 +121,9 @@ func (w *webhook) newRequest(ctx context.Context, cfg *config, id string, body [
 	}
 	ts := w.opts.Now().Unix()
 	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set("User-Agent", "neo-events-webhook/1")
+	if r.Header.Get("User-Agent") == "" {
+		r.Header.Set("User-Agent", "neo-events-webhook/1")
+	}
 	r.Header.Set(HeaderID, id)
 	r.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	if cfg.key != nil {
