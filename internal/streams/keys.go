@@ -14,8 +14,13 @@ import (
 	"github.com/neo-events/neo-events/event"
 )
 
-// Partition returns FNV-1a 32-bit of key modulo partitions.
+// Partition returns FNV-1a 32-bit of key modulo partitions. With fewer than
+// one partition (a config that skipped validation) every key goes to 0
+// rather than dividing by zero.
 func Partition(key string, partitions int) int {
+	if partitions < 1 {
+		return 0
+	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
 	return int(h.Sum32() % uint32(partitions))
@@ -47,31 +52,58 @@ type Parsed struct {
 }
 
 // Parse takes an event stream key apart; it refuses keys that are not of
-// the form `{prefix}:{admin|tenants}:{category}:{n}`.
+// the form `{prefix}:{admin|tenants}:{category}:{n}` exactly as KeyFor
+// writes them (category [a-z_]+, n without sign or leading zeros), so a key
+// parses only if it round-trips.
 func Parse(key string) (Parsed, error) {
 	parts := strings.Split(key, ":")
 	if len(parts) != 4 {
 		return Parsed{}, fmt.Errorf("stream key %q: want {prefix}:{scope}:{category}:{partition}", key)
 	}
-	n, err := strconv.Atoi(parts[3])
-	if err != nil || n < 0 {
-		return Parsed{}, fmt.Errorf("stream key %q: partition %q is not a number", key, parts[3])
+	if parts[0] == "" {
+		return Parsed{}, fmt.Errorf("stream key %q: empty prefix", key)
 	}
 	if parts[1] != event.ScopeAdmin && parts[1] != event.ScopeTenants {
 		return Parsed{}, fmt.Errorf("stream key %q: scope %q is not admin or tenants", key, parts[1])
 	}
+	if !validCategory(parts[2]) {
+		return Parsed{}, fmt.Errorf("stream key %q: category %q is not [a-z_]+", key, parts[2])
+	}
+	n, err := strconv.Atoi(parts[3])
+	if err != nil || n < 0 || strconv.Itoa(n) != parts[3] {
+		return Parsed{}, fmt.Errorf("stream key %q: partition %q is not a non-negative number", key, parts[3])
+	}
 	return Parsed{Prefix: parts[0], Scope: parts[1], Category: parts[2], Partition: n}, nil
+}
+
+func validCategory(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // Subscription is a compiled `<scope>:<category>` pattern (`admin:*`,
 // `tenants:users`, `*:*`).
 type Subscription struct{ Scope, Category string }
 
-// ParseSubscription compiles a subscription pattern.
+// ParseSubscription compiles a subscription pattern: scope `admin`,
+// `tenants` or `*`; category [a-z_]+ or `*`.
 func ParseSubscription(s string) (Subscription, error) {
 	scope, cat, ok := strings.Cut(s, ":")
-	if !ok || scope == "" || cat == "" {
+	if !ok {
 		return Subscription{}, fmt.Errorf("subscription %q: want <scope>:<category>", s)
+	}
+	if scope != "*" && scope != event.ScopeAdmin && scope != event.ScopeTenants {
+		return Subscription{}, fmt.Errorf("subscription %q: scope must be admin, tenants or *", s)
+	}
+	if cat != "*" && !validCategory(cat) {
+		return Subscription{}, fmt.Errorf("subscription %q: category must be [a-z_]+ or *", s)
 	}
 	return Subscription{Scope: scope, Category: cat}, nil
 }
