@@ -323,6 +323,8 @@ func TestListFilters(t *testing.T) {
 		{"newer than", dlq.Filter{NewerThan: 2 * time.Hour, Now: now}, 0, []int{2, 3}},
 		{"window and reason", dlq.Filter{OlderThan: time.Hour, NewerThan: 3 * time.Hour, Reason: dlq.ReasonPermanent, Now: now}, 0, []int{1}},
 		{"nothing", dlq.Filter{EventType: "users.*", Reason: dlq.ReasonInvalid}, 0, nil},
+		{"by id", dlq.Filter{ID: ids[2]}, 0, []int{2}},
+		{"by id, other criteria still apply", dlq.Filter{ID: ids[2], Reason: dlq.ReasonExhausted}, 0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -369,6 +371,7 @@ func TestFilterValidate(t *testing.T) {
 		"pattern": {EventType: "Users.*"},
 		"reason":  {Reason: "nope"},
 		"age":     {OlderThan: -time.Second},
+		"id":      {ID: "-"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.ErrorIs(t, f.Validate(), dlq.ErrInvalid)

@@ -17,6 +17,9 @@ const pageSize = 500
 
 // Filter selects dead letters. The zero Filter matches every entry.
 type Filter struct {
+	// ID selects one dead letter by its DLQ id; the age criteria are then
+	// ignored, the others still apply.
+	ID string
 	// EventType is an event pattern (`*`, `users.*`, `*.created`, exact).
 	EventType string
 	// Action matches entries one of whose dlq_action names equals it.
@@ -33,11 +36,14 @@ type Filter struct {
 
 // IsZero reports whether f matches everything.
 func (f Filter) IsZero() bool {
-	return f.EventType == "" && f.Action == "" && f.Reason == "" && f.OlderThan == 0 && f.NewerThan == 0
+	return f.ID == "" && f.EventType == "" && f.Action == "" && f.Reason == "" && f.OlderThan == 0 && f.NewerThan == 0
 }
 
 // Validate refuses a malformed pattern, an unknown reason or negative ages.
 func (f Filter) Validate() error {
+	if f.ID != "" && !ValidID(f.ID) {
+		return fmt.Errorf("%w: id %q is not <ms>-<seq> (as `dlq list` prints it)", ErrInvalid, f.ID)
+	}
 	if f.EventType != "" {
 		if _, err := event.ParsePattern(f.EventType); err != nil {
 			return fmt.Errorf("%w: event type filter: %v", ErrInvalid, err)
@@ -76,9 +82,12 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// bounds turns the age criteria into XRANGE start and end: a DLQ id's time
-// is when the entry was dead-lettered.
+// bounds turns the id and age criteria into XRANGE start and end: a DLQ
+// id's time is when the entry was dead-lettered.
 func (f Filter) bounds() (start, end string) {
+	if f.ID != "" {
+		return f.ID, f.ID
+	}
 	now := f.Now
 	if now.IsZero() {
 		now = time.Now()
