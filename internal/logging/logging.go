@@ -49,3 +49,6 @@ func New(level, format string) (*zap.Logger, error) {
 	}
 	return log, nil
 }
+
+// Err is zap.Error, here so callers need one import for log fields.
+func Err(err error) zap.Field { return zap.Error(err) }

@@ -146,4 +146,3 @@ func SkipIfShort(t testing.TB) {
 		t.Skip("integration test: needs PostgreSQL and Redis")
 	}
 }
-
