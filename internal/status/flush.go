@@ -1,0 +1,134 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/zap"
+
+	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/internal/metrics"
+	"github.com/neo-events/neo-events/internal/store"
+)
+
+// flush writes reqs, retrying transient failures until they succeed or the
+// writer is aborted, and isolating requests PostgreSQL refuses.
+func (w *Writer) flush(reqs []*request) {
+	bo := w.newBackoff()
+	for attempt := 1; ; attempt++ {
+		err := w.commit(w.ctx, reqs)
+		w.count(err)
+		if err == nil {
+			w.finish(reqs, nil)
+			return
+		}
+		if w.ctx.Err() != nil {
+			w.finish(reqs, fmt.Errorf("status write: %w: %v", ErrClosed, err))
+			return
+		}
+		if rejected(err) {
+			w.isolate(reqs, err)
+			return
+		}
+		pause := bo.NextBackOff()
+		w.log.Warn("status flush failed; batch kept, writers blocked, retrying",
+			zap.Error(err), zap.Int("attempt", attempt), zap.Int("updates", countUpdates(reqs)),
+			zap.Duration("retry_in", pause))
+		if !w.sleep(pause) {
+			w.finish(reqs, fmt.Errorf("status write: %w: %v", ErrClosed, err))
+			return
+		}
+	}
+}
+
+// isolate splits a batch PostgreSQL refused for its data, so the good
+// requests are written (in order) and only the bad one fails.
+func (w *Writer) isolate(reqs []*request, err error) {
+	if len(reqs) == 1 {
+		w.log.Error("status update rejected by PostgreSQL; its Write fails",
+			zap.Error(err), zap.Int("updates", len(reqs[0].updates)))
+		w.finish(reqs, fmt.Errorf("status write: %w: %w", ErrRejected, err))
+		return
+	}
+	mid := len(reqs) / 2
+	w.flush(reqs[:mid])
+	w.flush(reqs[mid:])
+}
+
+func (w *Writer) newBackoff() backoff.BackOff {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = min(retryInitial, w.opt.RetryMax)
+	bo.MaxInterval = w.opt.RetryMax
+	bo.MaxElapsedTime = 0 // never give up: writers' contexts bound the wait
+	bo.Reset()
+	return bo
+}
+
+// sleep pauses for d; false if the writer was aborted meanwhile.
+func (w *Writer) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-w.ctx.Done():
+		return false
+	}
+}
+
+func (w *Writer) count(err error) {
+	if w.opt.Metrics == nil {
+		return
+	}
+	outcome := metrics.OutcomeSuccess
+	if err != nil {
+		outcome = metrics.OutcomeError
+	}
+	w.opt.Metrics.StatusWritesTotal.WithLabelValues(w.opt.Group, outcome).Inc()
+}
+
+// rejected reports whether err is about the data rather than the
+// connection, so that writing the same batch again would fail again.
+func rejected(err error) bool {
+	if errors.Is(err, store.ErrInvalidArgument) || errors.Is(err, event.ErrInvalid) || errors.Is(err, event.ErrInvalidSchema) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "22", // data exception
+		"23", // integrity constraint violation (unknown action, check)
+		"3F", // invalid schema name (tenant dropped)
+		"42": // undefined table or column, syntax
+		return true
+	}
+	return false
+}
+
+// commit writes the batch in one transaction.
+func (w *Writer) commit(ctx context.Context, reqs []*request) error {
+	plans := buildPlans(reqs)
+	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		for _, p := range plans {
+			if err := p.apply(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func countUpdates(reqs []*request) int {
+	n := 0
+	for _, r := range reqs {
+		n += len(r.updates)
+	}
+	return n
+}

@@ -1,0 +1,229 @@
+package status
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/internal/store"
+)
+
+// plan is what one flush writes to one schema.
+type plan struct {
+	schema     string
+	ids        []uuid.UUID // every event named, first-seen order
+	events     map[uuid.UUID]*eventState
+	executions []store.Execution
+	stats      []store.ActionStats
+}
+
+// eventState gathers one event's updates of a flush.
+type eventState struct {
+	ev *event.Event // the last one given
+	// steps are its status changes in order; consecutive changes to the
+	// same status are merged, which is what applying them one by one does.
+	steps []store.StatusUpdate
+}
+
+// buildPlans groups a batch by schema, in first-seen order, keeping the
+// order of each event's status changes.
+func buildPlans(reqs []*request) []*plan {
+	var plans []*plan
+	bySchema := map[string]*plan{}
+	for _, r := range reqs {
+		for i := range r.updates {
+			u := &r.updates[i]
+			p := bySchema[u.Schema]
+			if p == nil {
+				p = &plan{schema: u.Schema, events: map[uuid.UUID]*eventState{}}
+				bySchema[u.Schema] = p
+				plans = append(plans, p)
+			}
+			p.add(u)
+		}
+	}
+	return plans
+}
+
+func (p *plan) add(u *Update) {
+	st := p.events[u.Event.ID]
+	if st == nil {
+		st = &eventState{}
+		p.events[u.Event.ID] = st
+		p.ids = append(p.ids, u.Event.ID)
+	}
+	st.ev = u.Event
+	if u.Status.Status != "" {
+		st.addStep(u.Status)
+	}
+	p.executions = append(p.executions, u.Executions...)
+	p.stats = append(p.stats, u.Stats...)
+}
+
+func (st *eventState) addStep(s store.StatusUpdate) {
+	n := len(st.steps)
+	if n > 0 && st.steps[n-1].Status == s.Status {
+		st.steps[n-1] = merge(st.steps[n-1], s)
+		return
+	}
+	st.steps = append(st.steps, s)
+}
+
+// merge is a followed by b, as store.UpdateStatuses applies them: zero
+// fields keep the earlier value, retry_count only grows, the first
+// message id stays.
+func merge(a, b store.StatusUpdate) store.StatusUpdate {
+	if b.ProcessingStartedAt.IsZero() {
+		b.ProcessingStartedAt = a.ProcessingStartedAt
+	}
+	if b.ProcessingCompletedAt.IsZero() {
+		b.ProcessingCompletedAt = a.ProcessingCompletedAt
+	}
+	if b.ProcessingDurationMS == nil {
+		b.ProcessingDurationMS = a.ProcessingDurationMS
+	}
+	b.RetryCount = max(a.RetryCount, b.RetryCount)
+	if b.ErrorMessage == "" {
+		b.ErrorMessage = a.ErrorMessage
+	}
+	if b.ErrorDetails == nil {
+		b.ErrorDetails = a.ErrorDetails
+	}
+	if a.MessageID != "" {
+		b.MessageID = a.MessageID
+	}
+	return b
+}
+
+// apply writes the plan: missing rows, statuses, executions, stats.
+func (p *plan) apply(ctx context.Context, tx pgx.Tx) error {
+	missing, err := store.MissingEvents(ctx, tx, p.schema, p.ids)
+	if err != nil {
+		return err
+	}
+	inserted, err := p.insertMissing(ctx, tx, missing)
+	if err != nil {
+		return err
+	}
+	if err := p.updateStatuses(ctx, tx, inserted); err != nil {
+		return err
+	}
+	if len(p.executions) > 0 {
+		if _, _, err := store.RecordExecutions(ctx, tx, p.schema, p.executions); err != nil {
+			return err
+		}
+	}
+	if len(p.stats) > 0 {
+		if err := store.AddActionStats(ctx, tx, p.schema, p.stats); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertMissing inserts the missing rows with their final status and
+// returns the ids that need no status update. If a concurrent writer
+// inserted some of them first, it returns none: replaying every step on a
+// row that already has the final status ends in the same state.
+func (p *plan) insertMissing(ctx context.Context, tx pgx.Tx, missing []uuid.UUID) (map[uuid.UUID]bool, error) {
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	evs := make([]*event.Event, len(missing))
+	for i, id := range missing {
+		evs[i] = p.events[id].final()
+	}
+	n, err := store.UpsertMissing(ctx, tx, p.schema, evs)
+	if err != nil {
+		return nil, fmt.Errorf("insert %d missing events: %w", len(missing), err)
+	}
+	if int(n) < len(missing) {
+		return nil, nil
+	}
+	done := make(map[uuid.UUID]bool, len(missing))
+	for _, id := range missing {
+		done[id] = true
+	}
+	return done, nil
+}
+
+// updateStatuses sends the k-th status change of every event in round k:
+// usually one round, more only for events that changed status several
+// times in this flush.
+func (p *plan) updateStatuses(ctx context.Context, tx pgx.Tx, skip map[uuid.UUID]bool) error {
+	var round []store.StatusUpdate
+	for k := 0; ; k++ {
+		round = round[:0]
+		for _, id := range p.ids {
+			st := p.events[id]
+			if !skip[id] && k < len(st.steps) {
+				round = append(round, st.steps[k])
+			}
+		}
+		if len(round) == 0 {
+			return nil
+		}
+		if err := store.UpdateStatuses(ctx, tx, p.schema, round); err != nil {
+			return err
+		}
+	}
+}
+
+// final returns a copy of the event as its row should be after this
+// flush: the column defaults a producer left out, then every status step.
+func (st *eventState) final() *event.Event {
+	e := eventDefaults(st.ev)
+	for _, s := range st.steps {
+		applyStep(e, s)
+	}
+	return e
+}
+
+// eventDefaults copies ev with the defaults the events table would apply.
+func eventDefaults(ev *event.Event) *event.Event {
+	e := *ev
+	if e.Status == "" {
+		e.Status = event.StatusPending
+	}
+	if e.Priority == "" {
+		e.Priority = event.PriorityNormal
+	}
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = event.Now()
+	}
+	if e.ScheduledAt.IsZero() {
+		e.ScheduledAt = e.CreatedAt
+	}
+	if len(e.Data) == 0 {
+		e.Data = []byte(`{}`)
+	}
+	return &e
+}
+
+func applyStep(e *event.Event, s store.StatusUpdate) {
+	e.Status = s.Status
+	if !s.ProcessingStartedAt.IsZero() {
+		e.ProcessingStartedAt = s.ProcessingStartedAt
+	}
+	if !s.ProcessingCompletedAt.IsZero() {
+		e.ProcessingCompletedAt = s.ProcessingCompletedAt
+	}
+	if s.ProcessingDurationMS != nil {
+		d := *s.ProcessingDurationMS
+		e.ProcessingDurationMS = &d
+	}
+	// As in store.UpdateStatuses: only grows, capped by the table's check.
+	e.RetryCount = min(max(e.RetryCount, s.RetryCount), e.MaxRetries)
+	if s.ErrorMessage != "" {
+		e.ErrorMessage = s.ErrorMessage
+	}
+	if s.ErrorDetails != nil {
+		e.ErrorDetails = s.ErrorDetails
+	}
+	if e.MessageID == "" {
+		e.MessageID = s.MessageID
+	}
+}

@@ -1,0 +1,147 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/internal/store"
+)
+
+// newRequest validates and copies the updates, so a caller that stops
+// waiting may reuse its values while the flusher still holds them.
+func newRequest(us []Update) (*request, error) {
+	cp := make([]Update, len(us))
+	for i := range us {
+		u, err := checkUpdate(us[i])
+		if err != nil {
+			return nil, fmt.Errorf("update %d: %w", i, err)
+		}
+		cp[i] = u
+	}
+	return &request{updates: cp, done: make(chan error, 1)}, nil
+}
+
+// checkUpdate refuses what could never be written, before it is queued:
+// a bad update in a batch would otherwise fail it for everyone.
+func checkUpdate(u Update) (Update, error) {
+	if err := event.ValidateSchema(u.Schema); err != nil {
+		return u, fmt.Errorf("%w: %w", ErrInvalidUpdate, err)
+	}
+	if u.Event == nil {
+		return u, invalid("event is nil")
+	}
+	ev := eventDefaults(u.Event)
+	if ev.Schema == "" {
+		ev.Schema = u.Schema
+	}
+	if ev.Schema != u.Schema {
+		return u, invalid("event %s belongs to %q, not %q", ev.ID, ev.Schema, u.Schema)
+	}
+	if err := ev.Validate(); err != nil {
+		return u, fmt.Errorf("%w: %w", ErrInvalidUpdate, err)
+	}
+	u.Event = ev
+	if err := checkStatus(&u.Status, ev.ID); err != nil {
+		return u, err
+	}
+	u.Executions = append([]store.Execution(nil), u.Executions...)
+	if err := checkExecutions(u, ev.ID); err != nil {
+		return u, err
+	}
+	u.Stats = append([]store.ActionStats(nil), u.Stats...)
+	for _, s := range u.Stats {
+		if s.ActionID == uuid.Nil || s.Total < 0 || s.Successful < 0 || s.Failed < 0 ||
+			s.SumDurationMS < 0 || s.Successful+s.Failed > s.Total {
+			return u, invalid("event %s: bad stats for action %s", ev.ID, s.ActionID)
+		}
+	}
+	return u, nil
+}
+
+func checkStatus(s *store.StatusUpdate, id uuid.UUID) error {
+	if s.Status == "" {
+		if s.ID != uuid.Nil && s.ID != id {
+			return invalid("status is for %s, event is %s", s.ID, id)
+		}
+		if !statusIsZero(*s) {
+			return invalid("event %s: status fields set without a status", id)
+		}
+		return nil
+	}
+	if s.ID == uuid.Nil {
+		s.ID = id
+	}
+	switch {
+	case s.ID != id:
+		return invalid("status is for %s, event is %s", s.ID, id)
+	case !s.Status.Valid():
+		return invalid("event %s: unknown status %q", id, truncate(string(s.Status)))
+	case s.ProcessingDurationMS != nil && *s.ProcessingDurationMS < 0:
+		return invalid("event %s: negative processing_duration_ms", id)
+	case s.RetryCount < 0 || s.RetryCount > 1<<30:
+		return invalid("event %s: retry_count %d out of range", id, s.RetryCount)
+	case !textOK(s.ErrorMessage):
+		return invalid("event %s: error_message must be UTF-8 without NUL bytes", id)
+	case !textOK(s.MessageID) || utf8.RuneCountInString(s.MessageID) > event.MaxMessageIDLen:
+		return invalid("event %s: message_id must be UTF-8 text of at most %d characters", id, event.MaxMessageIDLen)
+	case s.ErrorDetails != nil && !jsonObject(s.ErrorDetails):
+		return invalid("event %s: error_details must be a JSON object jsonb can store", id)
+	}
+	return nil
+}
+
+func statusIsZero(s store.StatusUpdate) bool {
+	return s.ProcessingStartedAt.IsZero() && s.ProcessingCompletedAt.IsZero() &&
+		s.ProcessingDurationMS == nil && s.RetryCount == 0 && s.ErrorMessage == "" &&
+		s.ErrorDetails == nil && s.MessageID == ""
+}
+
+func checkExecutions(u Update, id uuid.UUID) error {
+	for i := range u.Executions {
+		x := &u.Executions[i]
+		if x.EventID != id {
+			return invalid("execution %s is for event %s, not %s", x.ID, x.EventID, id)
+		}
+		if err := store.CheckExecution(x); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidUpdate, err)
+		}
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidUpdate, fmt.Sprintf(format, args...))
+}
+
+func textOK(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// jsonObject reports whether b is a JSON object jsonb accepts: UTF-8,
+// without the \u0000 escape.
+func jsonObject(b []byte) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil || m == nil || !utf8.Valid(b) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if i+5 < len(b) && b[i+1] == 'u' && string(b[i+2:i+6]) == "0000" {
+			return false
+		}
+		i++ // skip the escaped character, which may be a backslash
+	}
+	return true
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}

@@ -1,0 +1,357 @@
+// Package status is the worker's background writer of processing records to
+// PostgreSQL (DESIGN §3): event statuses and timings, one action_executions
+// row per attempt, and the actions' statistics.
+//
+// Write blocks until its updates are committed, so the consumer acknowledges
+// a stream entry only once its status is durable. Concurrent writers are
+// group-committed: one flusher goroutine takes everything queued (up to
+// Options.MaxBatch updates, lingering Options.MaxWait for more) and writes it
+// in one transaction with one statement per kind and schema:
+//
+//  1. store.MissingEvents finds events whose row is missing (producers that
+//     only XADD); store.UpsertMissing inserts them from Update.Event with
+//     their final status, so the record is always complete.
+//  2. store.UpdateStatuses moves the other events' statuses. The updates of
+//     one event keep their order: when an event has several status changes
+//     in one flush, each further change is one more UpdateStatuses round, so
+//     every step is checked by event.Status.CanTransition as if written alone.
+//  3. store.RecordExecutions inserts the attempts (idempotent on id) and, in
+//     the same statement, adds the attempts it inserted to the actions'
+//     statistics, so a redelivered attempt is never counted twice.
+//  4. store.AddActionStats adds Update.Stats, for outcomes without a row.
+//
+// If PostgreSQL is unreachable the flush is retried with exponential backoff
+// (capped at Options.RetryMax) for as long as it takes; writers stay blocked
+// until their own context ends, and then must not acknowledge. Nothing is
+// dropped: an update is either committed, or its Write returns an error. An
+// update PostgreSQL refuses for its data (a constraint, say an unknown
+// action) would otherwise block every flush forever, so a flush failing
+// that way is split until the offending Write is alone, and that Write
+// alone fails with ErrRejected.
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/internal/metrics"
+	"github.com/neo-events/neo-events/internal/store"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBatch = 1000
+	DefaultMaxWait  = 5 * time.Millisecond
+	DefaultRetryMax = 5 * time.Second
+	// retryInitial is the first pause after a failed flush.
+	retryInitial = 50 * time.Millisecond
+)
+
+// Sentinel errors; callers branch on them with errors.Is.
+var (
+	// ErrClosed: Write after Close, or Close gave up before the update was written.
+	ErrClosed = errors.New("status writer closed")
+	// ErrInvalidUpdate: Write was given a malformed update; nothing was queued.
+	ErrInvalidUpdate = errors.New("invalid status update")
+	// ErrRejected: PostgreSQL refused the update for its data (for example
+	// an execution naming an unknown action); retrying cannot help.
+	ErrRejected = errors.New("status update rejected by PostgreSQL")
+)
+
+// Update is what a worker records about one event: its new status, the
+// attempts it made, and optionally extra action statistics.
+type Update struct {
+	// Schema holds the event: "admin" or "tenant_<slug>".
+	Schema string
+	// Event is the decoded event. Required: the row is inserted from it
+	// when it is missing.
+	Event *event.Event
+	// Status is the event's new status (ID empty or Event.ID). A zero
+	// Status.Status means "no status change"; its other fields must then be
+	// zero too.
+	Status store.StatusUpdate
+	// Executions are attempts to insert (EventID = Event.ID). The actions'
+	// statistics are derived from them (finished attempts, counted once):
+	// do not repeat them in Stats.
+	Executions []store.Execution
+	// Stats are further increments, for outcomes that have no execution
+	// row. Usually nil.
+	Stats []store.ActionStats
+}
+
+// Options configures a Writer. The zero value is usable.
+type Options struct {
+	// MaxBatch caps the updates of one flush. Defaults to 1000.
+	MaxBatch int
+	// MaxWait is how long the flusher lingers after the first queued update
+	// for others to join its batch. Defaults to 5ms; negative means none.
+	MaxWait time.Duration
+	// Logger defaults to a no-op logger.
+	Logger *zap.Logger
+	// Metrics receives StatusWritesTotal and StatusQueueLength; nil means none.
+	Metrics *metrics.Worker
+	// Group is the metrics' group label.
+	Group string
+	// RetryMax caps the backoff between failed flushes. Defaults to 5s.
+	RetryMax time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.MaxWait == 0 {
+		o.MaxWait = DefaultMaxWait
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = DefaultRetryMax
+	}
+	return o
+}
+
+// Writer writes status updates in the background. It is safe for
+// concurrent use; create one per process and Close it on shutdown.
+type Writer struct {
+	pool *pgxpool.Pool
+	opt  Options
+	log  *zap.Logger
+
+	// ctx bounds all I/O; Close cancels it when its own context ends.
+	ctx   context.Context
+	abort context.CancelFunc
+
+	mu      sync.Mutex
+	queue   []*request
+	pending int // updates queued or in flight, for the queue-length gauge
+	closed  bool
+
+	wake chan struct{} // a request was queued
+	stop chan struct{} // closed by Close
+	done chan struct{} // closed when the flusher has exited
+}
+
+// request is one Write call; its updates succeed or fail together.
+type request struct {
+	updates  []Update
+	queuedAt time.Time
+	done     chan error
+}
+
+// New starts a Writer on pool. It does not close the pool.
+func New(pool *pgxpool.Pool, opt Options) *Writer {
+	opt = opt.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Writer{
+		pool: pool, opt: opt, log: opt.Logger,
+		ctx: ctx, abort: cancel,
+		wake: make(chan struct{}, 1),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	go w.run()
+	return w
+}
+
+// Write queues the updates and blocks until they are committed, in order
+// relative to each other and to earlier Writes. A nil error means they are
+// durable. Any error means the caller must not acknowledge the entry: an
+// error wrapping ErrInvalidUpdate or ErrRejected will never succeed; an
+// error wrapping ctx's error means Write stopped waiting (the updates may
+// still be written later, which is harmless since every write is idempotent);
+// ErrClosed means the writer is shutting down.
+func (w *Writer) Write(ctx context.Context, us ...Update) error {
+	if len(us) == 0 {
+		return nil
+	}
+	if w.pool == nil {
+		return fmt.Errorf("status write: %w: no database pool", ErrClosed)
+	}
+	req, err := newRequest(us)
+	if err != nil {
+		return fmt.Errorf("status write: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("status write: %w", err)
+	}
+	if err := w.enqueue(req); err != nil {
+		return err
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		w.withdraw(req)
+		return fmt.Errorf("status write: not confirmed durable: %w", ctx.Err())
+	}
+}
+
+func (w *Writer) enqueue(req *request) error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	req.queuedAt = time.Now()
+	w.queue = append(w.queue, req)
+	w.pending += len(req.updates)
+	w.gauge()
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// withdraw takes a request its writer gave up on out of the queue, so a
+// long outage does not pile up updates nobody waits for. A request the
+// flusher already holds stays in its batch.
+func (w *Writer) withdraw(req *request) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, r := range w.queue {
+		if r == req {
+			w.queue = append(w.queue[:i], w.queue[i+1:]...)
+			w.pending -= len(req.updates)
+			w.gauge()
+			return
+		}
+	}
+}
+
+// gauge publishes the queue length; w.mu must be held.
+func (w *Writer) gauge() {
+	if w.opt.Metrics != nil {
+		w.opt.Metrics.StatusQueueLength.WithLabelValues(w.opt.Group).Set(float64(w.pending))
+	}
+}
+
+// Close stops accepting updates, writes everything queued and returns. If
+// ctx ends first (say PostgreSQL is still down), it stops retrying, fails
+// the remaining Writes with ErrClosed and returns an error wrapping ctx's.
+// Close does not close the pool.
+func (w *Writer) Close(ctx context.Context) error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.stop)
+	}
+	w.mu.Unlock()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+	}
+	w.abort()
+	<-w.done
+	return fmt.Errorf("status writer: close: queued updates not written: %w", ctx.Err())
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	defer w.abort()
+	for {
+		batch := w.next()
+		if batch == nil {
+			return
+		}
+		w.flush(batch)
+	}
+}
+
+// next waits for work and returns the next batch, or nil once closed and
+// drained.
+func (w *Writer) next() []*request {
+	for {
+		w.mu.Lock()
+		n, closed := len(w.queue), w.closed
+		var oldest time.Time
+		if n > 0 {
+			oldest = w.queue[0].queuedAt
+		}
+		w.mu.Unlock()
+		if n > 0 {
+			w.linger(oldest)
+			return w.take()
+		}
+		if closed {
+			return nil
+		}
+		select {
+		case <-w.wake:
+		case <-w.stop:
+		}
+	}
+}
+
+// linger waits until MaxWait after the oldest queued request, unless the
+// batch is full or the writer is closing. Requests that queued while the
+// previous flush ran have waited already and go at once.
+func (w *Writer) linger(oldest time.Time) {
+	wait := time.Until(oldest.Add(w.opt.MaxWait))
+	if w.opt.MaxWait < 0 || wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for !w.full() {
+		select {
+		case <-t.C:
+			return
+		case <-w.stop:
+			return
+		case <-w.wake:
+		}
+	}
+}
+
+func (w *Writer) full() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, r := range w.queue {
+		n += len(r.updates)
+	}
+	return n >= w.opt.MaxBatch
+}
+
+// take removes up to MaxBatch updates' worth of requests (at least one)
+// from the front of the queue.
+func (w *Writer) take() []*request {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, i := 0, 0
+	for i < len(w.queue) && (i == 0 || n+len(w.queue[i].updates) <= w.opt.MaxBatch) {
+		n += len(w.queue[i].updates)
+		i++
+	}
+	batch := make([]*request, i)
+	copy(batch, w.queue[:i])
+	rest := copy(w.queue, w.queue[i:])
+	clear(w.queue[rest:])
+	w.queue = w.queue[:rest]
+	return batch
+}
+
+// finish answers every request of a batch and takes it off the gauge.
+func (w *Writer) finish(reqs []*request, err error) {
+	n := 0
+	for _, r := range reqs {
+		r.done <- err
+		n += len(r.updates)
+	}
+	w.mu.Lock()
+	w.pending -= n
+	w.gauge()
+	w.mu.Unlock()
+}
