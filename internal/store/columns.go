@@ -60,8 +60,6 @@ type columnSet struct {
 	cols  []column
 	names []string
 	list  string // "id, event_type, ..." for SQL text
-	// sqlTypes are the unnest() array types for each column, in order.
-	sqlTypes []string
 }
 
 var (
