@@ -239,6 +239,11 @@ func dlqShow(ctx context.Context, t dlqTarget, o dlqOpts, pos []string) error {
 		return writeJSON(t.stdout, toJSONEntry(e))
 	}
 	writeEntryDetail(t.stdout, e, time.Now())
+	if _, err := e.Event(); err != nil {
+		fmt.Fprintf(t.stdout, "\nNext: this entry is not a valid event, so a redrive would fail again. Fix its producer (%s), "+
+			"then drop it: `eventsctl dlq purge %s --group %s --yes`.\n", orDash(printable(e.Fields["source_service"], 60)), e.ID, o.group)
+		return nil
+	}
 	fmt.Fprintf(t.stdout, "\nNext: fix the cause, then `eventsctl dlq redrive %s --group %s`; or drop it: `eventsctl dlq purge %s --group %s --yes`.\n",
 		e.ID, o.group, e.ID, o.group)
 	return nil
