@@ -1,0 +1,580 @@
+// Package processor turns one stream entry into its outcome: it decodes
+// the event, finds the matching actions, runs each through dispatch,
+// decides between done, retry later and dead letter, writes the status to
+// PostgreSQL (through the background status writer) and only then, in one
+// atomic Redis script, acknowledges the entry, schedules the retries and
+// writes the dead letters (DESIGN §3).
+//
+// Retries are kept in the sorted set `{prefix}:retry:{group}` and completed
+// actions of in-flight events in `{prefix}:done:{group}:{event_id}`, so
+// neither a retry schedule nor the knowledge of what already ran lives
+// only in a worker's memory.
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/handler"
+	"github.com/neo-events/neo-events/internal/consumer"
+	"github.com/neo-events/neo-events/internal/dispatch"
+	"github.com/neo-events/neo-events/internal/dlq"
+	"github.com/neo-events/neo-events/internal/logging"
+	"github.com/neo-events/neo-events/internal/metrics"
+	"github.com/neo-events/neo-events/internal/retry"
+	"github.com/neo-events/neo-events/internal/status"
+	"github.com/neo-events/neo-events/internal/store"
+	"github.com/neo-events/neo-events/internal/streams"
+)
+
+// Dispatcher is what the processor needs of internal/dispatch.
+type Dispatcher interface {
+	Match(ctx context.Context, ev *event.Event) ([]dispatch.Action, error)
+	Run(ctx context.Context, req dispatch.RunRequest) dispatch.Result
+}
+
+// StatusWriter is what the processor needs of internal/status.
+type StatusWriter interface {
+	Write(ctx context.Context, u ...status.Update) error
+}
+
+// Options configures a Processor.
+type Options struct {
+	Prefix   string
+	Group    string
+	WorkerID string // the consumer name, recorded in action_executions.worker_id
+	// Fallback is the retry policy of last resort (config retry.*).
+	Fallback retry.Policy
+	// RetryLease is how long a claimed retry stays invisible to other
+	// workers; use worker.claim_min_idle.
+	RetryLease time.Duration
+	// RetryPoll is how often due retries are looked for. Defaults to 100ms.
+	RetryPoll time.Duration
+	Logger    *zap.Logger
+	Metrics   *metrics.Worker
+}
+
+// Processor implements consumer.Processor.
+type Processor struct {
+	rdb    redis.UniversalClient
+	pool   *pgxpool.Pool // nil when statuses are not written
+	d      Dispatcher
+	w      StatusWriter // nil when statuses are not written
+	opt    Options
+	log    *zap.Logger
+	m      *metrics.Worker
+	b      *batcher
+	stop   chan struct{}
+	bwg    sync.WaitGroup
+	dlqKey string
+	rKey   string
+}
+
+// New returns a Processor. pool and w may be nil (worker.update_status
+// false): then nothing is written to PostgreSQL.
+func New(rdb redis.UniversalClient, pool *pgxpool.Pool, d Dispatcher, w StatusWriter, opt Options) *Processor {
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = metrics.NewWorker(nil)
+	}
+	if opt.RetryPoll <= 0 {
+		opt.RetryPoll = 100 * time.Millisecond
+	}
+	if opt.RetryLease <= 0 {
+		opt.RetryLease = time.Minute
+	}
+	p := &Processor{
+		rdb: rdb, pool: pool, d: d, w: w, opt: opt, log: opt.Logger, m: opt.Metrics,
+		b:      newBatcher(rdb, 512),
+		stop:   make(chan struct{}),
+		dlqKey: streams.DLQ(opt.Prefix, opt.Group),
+		rKey:   RetryKey(opt.Prefix, opt.Group),
+	}
+	p.bwg.Add(1)
+	go func() { defer p.bwg.Done(); p.b.run(p.stop) }()
+	return p
+}
+
+// Close stops the Redis batcher after the work in flight has finished.
+func (p *Processor) Close() {
+	close(p.stop)
+	p.bwg.Wait()
+}
+
+// job is one event to work on: a fresh delivery or a due retry.
+type job struct {
+	ev          *event.Event
+	fields      map[string]string
+	stream      string
+	entryID     string // the entry to acknowledge; "" for a retry (acked when scheduled)
+	redelivered bool
+	redrive     []string // action names a redrive asks to re-run
+	item        *retryItem
+	itemRaw     string
+	log         *zap.Logger
+}
+
+// Process handles one delivery from the consumer.
+func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
+	fields := dlq.FieldsFromValues(d.Values)
+	ev, err := event.DecodeEntry(fields)
+	if err != nil {
+		p.deadLetterInvalid(ctx, d, fields, err)
+		return
+	}
+	ev.QueueName, ev.MessageID = d.Stream, d.ID
+	j := &job{
+		ev: ev, fields: fields, stream: d.Stream, entryID: d.ID,
+		redelivered: d.Redelivered,
+		log:         p.eventLogger(ev, d.Stream, d.ID),
+	}
+	if names := fields[dlq.FieldRedriveActions]; names != "" || fields[dlq.FieldRedriveCount] != "" {
+		j.redelivered = true
+		j.redrive = splitNames(names)
+	}
+	p.run(ctx, j)
+}
+
+func (p *Processor) eventLogger(ev *event.Event, stream, id string) *zap.Logger {
+	l := p.log.With(zap.String(logging.KeyEventID, ev.ID.String()),
+		zap.String(logging.KeyEventType, ev.EventType), zap.String(logging.KeySchema, ev.Schema),
+		zap.String(logging.KeyStream, stream), zap.String(logging.KeyEntryID, id))
+	if ev.CorrelationID != uuid.Nil {
+		l = l.With(zap.String(logging.KeyCorrelationID, ev.CorrelationID.String()))
+	}
+	return l
+}
+
+func (p *Processor) deadLetterInvalid(ctx context.Context, d consumer.Delivery, fields map[string]string, cause error) {
+	p.log.Warn("invalid entry dead-lettered", zap.String(logging.KeyStream, d.Stream),
+		zap.String(logging.KeyEntryID, d.ID), zap.String(logging.KeyEventID, fields[event.FieldID]), zap.Error(cause))
+	letter := dlq.AppendFields(nil, fields, dlq.Letter{
+		Reason: dlq.ReasonInvalid, Error: cause.Error(), SourceStream: d.Stream, SourceID: d.ID,
+	})
+	o := &outcome{group: p.opt.Group, stream: d.Stream, entryID: d.ID, dlqKey: p.dlqKey, retryKey: p.rKey,
+		doneKey: DoneKey(p.opt.Prefix, p.opt.Group, uuid.Nil), letters: [][]string{letter}}
+	if err := p.apply(ctx, o); err != nil {
+		p.log.Error("dead-letter invalid entry failed; it stays pending and will be reclaimed",
+			zap.String(logging.KeyEntryID, d.ID), zap.Error(err))
+		return
+	}
+	p.m.DeadLettersTotal.WithLabelValues(p.opt.Group, string(dlq.ReasonInvalid)).Inc()
+	p.m.EventsTotal.WithLabelValues(p.opt.Group, eventTypeLabel(fields), metrics.OutcomeInvalid).Inc()
+}
+
+// eventTypeLabel keeps the metric's cardinality bounded: an invalid
+// entry's type is only used when it is well formed.
+func eventTypeLabel(fields map[string]string) string {
+	if t := fields[event.FieldEventType]; event.ValidateType(t) == nil {
+		return t
+	}
+	return "invalid"
+}
+
+// task is one action attempt to make now.
+type task struct {
+	action  dispatch.Action
+	attempt int
+	parent  uuid.UUID
+}
+
+// run works one job to its outcome.
+func (p *Processor) run(ctx context.Context, j *job) {
+	actions, err := p.d.Match(ctx, j.ev)
+	if errors.Is(err, dispatch.ErrSchemaNotFound) && j.item == nil {
+		// A well-formed name of a schema that does not exist: no retry
+		// will make it valid.
+		p.deadLetterInvalid(ctx, consumer.Delivery{Stream: j.stream, ID: j.entryID}, j.fields,
+			fmt.Errorf("schema %q: %w", j.ev.Schema, err))
+		return
+	}
+	if err != nil {
+		// Usually PostgreSQL is unreachable. Leave the entry pending: it is
+		// reclaimed and tried again after worker.claim_min_idle.
+		j.log.Warn("match actions failed; entry left pending for redelivery", zap.Error(err))
+		return
+	}
+	tasks, waiting, err := p.plan(ctx, j, actions)
+	if err != nil {
+		j.log.Warn("plan failed; entry left pending for redelivery", zap.Error(err))
+		return
+	}
+	results := p.execute(ctx, j, tasks)
+	if ctx.Err() != nil {
+		// Shutting down: what ran is in the done-marker; the rest is
+		// released for another worker.
+		return
+	}
+	p.conclude(ctx, j, tasks, results, waiting)
+}
+
+// plan picks the attempts to make now, and the retries not yet due.
+func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action) ([]task, []pendingAction, error) {
+	byID := make(map[uuid.UUID]dispatch.Action, len(actions))
+	for _, a := range actions {
+		byID[a.ID] = a
+	}
+	var done map[string]bool
+	if j.redelivered || j.item != nil {
+		var err error
+		if done, err = p.completed(ctx, j.ev); err != nil {
+			return nil, nil, err
+		}
+	}
+	var tasks []task
+	var waiting []pendingAction
+	if j.item == nil {
+		for _, a := range actions {
+			if done[a.ID.String()] || (j.redrive != nil && !containsName(j.redrive, a.Name)) {
+				continue
+			}
+			tasks = append(tasks, task{action: a, attempt: 1})
+		}
+		return tasks, nil, nil
+	}
+	now := time.Now().UnixMilli()
+	for _, pa := range j.item.Actions {
+		if done[pa.ID.String()] {
+			continue
+		}
+		a, ok := byID[pa.ID]
+		if !ok {
+			j.log.Warn("action of a scheduled retry no longer matches (deactivated, changed or deleted); dropping its retry",
+				zap.String(logging.KeyAction, pa.Name))
+			continue
+		}
+		if pa.Due > now {
+			waiting = append(waiting, pa)
+			continue
+		}
+		tasks = append(tasks, task{action: a, attempt: pa.Attempt, parent: pa.Parent})
+	}
+	return tasks, waiting, nil
+}
+
+// completed returns the ids of actions already completed for the event:
+// from the done-marker, and from PostgreSQL when statuses are written.
+func (p *Processor) completed(ctx context.Context, ev *event.Event) (map[string]bool, error) {
+	ids, err := p.rdb.HKeys(ctx, DoneKey(p.opt.Prefix, p.opt.Group, ev.ID)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read done-marker: %w", err)
+	}
+	done := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		done[id] = true
+	}
+	if p.pool == nil {
+		return done, nil
+	}
+	m, err := store.CompletedActions(ctx, p.pool, ev.Schema, []uuid.UUID{ev.ID})
+	if err != nil {
+		return nil, fmt.Errorf("read completed executions: %w", err)
+	}
+	for _, id := range m[ev.ID] {
+		done[id.String()] = true
+	}
+	return done, nil
+}
+
+// result is one attempt's result with its execution id.
+type result struct {
+	dispatch.Result
+	execID uuid.UUID
+}
+
+// execute runs the tasks concurrently and records each success in the
+// done-marker as soon as it happens.
+func (p *Processor) execute(ctx context.Context, j *job, tasks []task) []result {
+	results := make([]result, len(tasks))
+	var wg sync.WaitGroup
+	for i := range tasks {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			t := tasks[i]
+			id, _ := event.NewID()
+			log := j.log.With(zap.String(logging.KeyAction, t.action.Name), zap.Int(logging.KeyAttempt, t.attempt))
+			r := p.d.Run(ctx, dispatch.RunRequest{
+				Event: j.ev, Action: t.action, Attempt: t.attempt, ExecutionID: id, Logger: log,
+				MaxAttempts: p.policy(j, t.action).MaxAttempts(),
+			})
+			results[i] = result{Result: r, execID: id}
+			if r.Err == nil && r.Deferred == 0 && !r.UnknownHandler {
+				key := DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID)
+				if err := p.b.do(ctx, func(pipe redis.Pipeliner) { markDone(ctx, pipe, key, []string{t.action.ID.String()}) }); err != nil {
+					log.Warn("could not record completed action in Redis; a crash now could re-run it", zap.Error(err))
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	return results
+}
+
+func (p *Processor) policy(j *job, a dispatch.Action) retry.Policy {
+	_, has := j.fields[event.FieldMaxRetries]
+	pol, err := retry.Resolve(a.RetryPolicy, j.ev.MaxRetries, has, p.opt.Fallback)
+	if err != nil {
+		j.log.Warn("action retry_policy is invalid; using the event's max_retries and config defaults",
+			zap.String(logging.KeyAction, a.Name), zap.Error(err))
+		pol, _ = retry.Resolve(nil, j.ev.MaxRetries, has, p.opt.Fallback)
+	}
+	return pol
+}
+
+// conclude turns the attempts' results into executions, the event status,
+// retries and dead letters, writes the status and then applies the rest
+// in Redis.
+func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results []result, waiting []pendingAction) {
+	now := time.Now()
+	item := j.item
+	if item == nil {
+		item = &retryItem{V: 1, Stream: j.stream, EntryID: j.entryID, Fields: j.fields, StartedAt: now}
+	}
+	next := append([]pendingAction(nil), waiting...)
+	var execs []store.Execution
+	var letters [][]string
+	var lastErr string
+	for i, t := range tasks {
+		r := results[i]
+		log := j.log.With(zap.String(logging.KeyAction, t.action.Name), zap.Int(logging.KeyAttempt, t.attempt))
+		if r.Deferred > 0 {
+			next = append(next, pendingAction{ID: t.action.ID, Name: t.action.Name, Attempt: t.attempt,
+				Due: now.Add(r.Deferred).UnixMilli(), Parent: t.parent})
+			p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeSkipped).Inc()
+			continue
+		}
+		x := p.execution(j, t, r)
+		item.RetryCount = max(item.RetryCount, t.attempt-1)
+		if r.Err == nil && !r.UnknownHandler {
+			x.Status = store.ExecCompleted
+			execs = append(execs, x)
+			p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeSuccess).Inc()
+			continue
+		}
+		lastErr = errText(r)
+		pol := p.policy(j, t.action)
+		delay, again := retry.Next(pol, t.attempt, r.Err, rand.Float64())
+		if r.UnknownHandler || r.Permanent {
+			again = false
+		}
+		if again {
+			x.Status = store.ExecRetrying
+			execs = append(execs, x)
+			next = append(next, pendingAction{ID: t.action.ID, Name: t.action.Name, Attempt: t.attempt + 1,
+				Due: now.Add(delay).UnixMilli(), Parent: x.ID})
+			p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeRetry).Inc()
+			p.m.RetriesTotal.WithLabelValues(p.opt.Group, t.action.Name).Inc()
+			log.Info("action failed; retry scheduled", zap.Duration("delay", delay), zap.String("error", lastErr))
+			continue
+		}
+		x.Status = store.ExecFailed
+		execs = append(execs, x)
+		reason := dlq.ReasonExhausted
+		switch {
+		case r.UnknownHandler:
+			reason = dlq.ReasonUnknownHandler
+		case r.Permanent || handler.IsPermanent(r.Err):
+			reason = dlq.ReasonPermanent
+		}
+		letters = append(letters, dlq.AppendFields(nil, item.Fields, dlq.Letter{
+			Reason: reason, Error: lastErr, Attempts: t.attempt, Action: t.action.Name,
+			SourceStream: item.Stream, SourceID: item.EntryID,
+		}))
+		item.Failed = true
+		p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeDeadLettered).Inc()
+		p.m.DeadLettersTotal.WithLabelValues(p.opt.Group, string(reason)).Inc()
+		log.Warn("action dead-lettered", zap.String("reason", string(reason)), zap.String("error", lastErr))
+	}
+	if lastErr != "" {
+		item.LastError = lastErr
+	}
+	final := len(next) == 0
+	up := p.statusUpdate(j, item, final, now)
+	if p.w != nil {
+		if err := p.w.Write(ctx, status.Update{Schema: j.ev.Schema, Event: j.ev, Status: up, Executions: execs}); err != nil {
+			j.log.Warn("status not written; entry left unacknowledged for redelivery", zap.Error(err))
+			return
+		}
+	}
+	o := &outcome{
+		group: p.opt.Group, stream: item.Stream, entryID: j.entryID, dlqKey: p.dlqKey, retryKey: p.rKey,
+		doneKey: DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID), oldItem: j.itemRaw, final: final, letters: letters,
+	}
+	if !final {
+		item.Actions = next
+		item.Nonce = uuid.NewString()
+		raw, err := item.encode()
+		if err != nil {
+			j.log.Error("cannot schedule retry; entry left unacknowledged", zap.Error(err))
+			return
+		}
+		o.newItem, o.newDue = raw, item.due()
+	}
+	if err := p.apply(ctx, o); err != nil {
+		j.log.Warn("could not acknowledge; the entry will be redelivered (completed actions are not re-run)", zap.Error(err))
+		return
+	}
+	if final {
+		p.finished(j, item)
+	}
+}
+
+func (p *Processor) finished(j *job, item *retryItem) {
+	outcome := metrics.OutcomeSuccess
+	if item.Failed {
+		outcome = metrics.OutcomeFailed
+	}
+	p.m.EventsTotal.WithLabelValues(p.opt.Group, j.ev.EventType, outcome).Inc()
+	if !j.ev.CreatedAt.IsZero() {
+		p.m.EndToEndLatency.WithLabelValues(p.opt.Group).Observe(time.Since(j.ev.CreatedAt).Seconds())
+	}
+}
+
+func (p *Processor) execution(j *job, t task, r result) store.Execution {
+	started, finished := r.Started, r.Finished
+	if started.IsZero() {
+		started = time.Now()
+	}
+	if finished.IsZero() || finished.Before(started) {
+		finished = started
+	}
+	d := int32(finished.Sub(started).Milliseconds())
+	x := store.Execution{
+		ID: r.execID, EventID: j.ev.ID, ActionID: t.action.ID,
+		QueuedAt: started, StartedAt: started, CompletedAt: finished, DurationMS: &d,
+		Attempt: t.attempt, IsRetry: t.attempt > 1, ParentExecutionID: t.parent,
+		QueueMessageID: j.ev.MessageID, WorkerID: p.opt.WorkerID,
+		OutputData: r.Output, ErrorStackTrace: r.Stack,
+	}
+	if r.Err != nil || r.UnknownHandler {
+		x.ErrorMessage = errText(r)
+	}
+	if j.redrive != nil {
+		x.ExecutionContext = json.RawMessage(`{"redrive":true}`)
+	}
+	return x
+}
+
+func (p *Processor) statusUpdate(j *job, item *retryItem, final bool, now time.Time) store.StatusUpdate {
+	up := store.StatusUpdate{
+		ID: j.ev.ID, Status: event.StatusRetrying, ProcessingStartedAt: event.Normalize(item.StartedAt),
+		RetryCount: item.RetryCount, MessageID: item.EntryID,
+	}
+	if item.LastError != "" {
+		up.ErrorMessage = item.LastError
+	}
+	if final {
+		up.Status = event.StatusCompleted
+		if item.Failed {
+			up.Status = event.StatusFailed
+		}
+		up.ProcessingCompletedAt = event.Normalize(now)
+		d := int32(max(0, now.Sub(item.StartedAt).Milliseconds()))
+		up.ProcessingDurationMS = &d
+	}
+	return up
+}
+
+// apply runs the finalize script through the batcher.
+func (p *Processor) apply(ctx context.Context, o *outcome) error {
+	keys, args := o.args()
+	return p.b.do(ctx, func(pipe redis.Pipeliner) { finalize.Eval(ctx, pipe, keys, args...) })
+}
+
+func errText(r result) string {
+	switch {
+	case r.UnknownHandler && r.Err == nil:
+		return "no handler registered for this action"
+	case r.Err != nil:
+		return r.Err.Error()
+	}
+	return ""
+}
+
+func splitNames(s string) []string {
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	if out == nil {
+		out = []string{} // a redrive with no action named: nothing action-specific failed, run all
+	}
+	return out
+}
+
+func containsName(names []string, n string) bool {
+	if len(names) == 0 {
+		return true
+	}
+	for _, x := range names {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+// RunRetries takes due retries from the retry set and runs them through
+// dispatch under the consumer's concurrency bound, until readCtx ends.
+func (p *Processor) RunRetries(readCtx, workCtx context.Context, c *consumer.Consumer) {
+	t := time.NewTicker(p.opt.RetryPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-readCtx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		members, err := claimDue.Run(readCtx, p.rdb, []string{p.rKey},
+			now.UnixMilli(), now.Add(p.opt.RetryLease).UnixMilli(), 256).StringSlice()
+		if err != nil {
+			if readCtx.Err() == nil {
+				p.log.Warn("claim due retries", zap.Error(err))
+			}
+			continue
+		}
+		for _, raw := range members {
+			raw := raw
+			if !c.Dispatch(readCtx, workCtx, func(ctx context.Context) { p.runRetry(ctx, raw) }) {
+				return
+			}
+		}
+	}
+}
+
+func (p *Processor) runRetry(ctx context.Context, raw string) {
+	item, err := decodeRetryItem(raw)
+	if err != nil {
+		p.log.Error("unreadable retry item removed", zap.Error(err))
+		_ = p.rdb.ZRem(ctx, p.rKey, raw).Err()
+		return
+	}
+	ev, err := event.DecodeEntry(item.Fields)
+	if err != nil {
+		p.log.Error("retry item holds an invalid event; removed", zap.Error(err))
+		_ = p.rdb.ZRem(ctx, p.rKey, raw).Err()
+		return
+	}
+	ev.QueueName, ev.MessageID = item.Stream, item.EntryID
+	j := &job{ev: ev, fields: item.Fields, stream: item.Stream, item: item, itemRaw: raw,
+		log: p.eventLogger(ev, item.Stream, item.EntryID)}
+	p.run(ctx, j)
+}
