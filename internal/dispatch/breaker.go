@@ -1,0 +1,162 @@
+package dispatch
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// halfOpenWait is how long a call waits while another call is the half-open
+// trial: long enough not to spin, short enough to follow the trial closely.
+const halfOpenWait = time.Second
+
+// maxHealthError bounds what goes into actions.health_check_error.
+const maxHealthError = 1000
+
+type breakerState int
+
+const (
+	stateClosed breakerState = iota
+	stateOpen
+	stateHalfOpen
+)
+
+// outcome is what a call tells the breaker.
+type outcome int
+
+const (
+	outcomeSuccess outcome = iota
+	outcomeFailure
+	// outcomeNeutral: the call says nothing about the action's health (a
+	// permanent error is about the event; a cancelled context, about us).
+	outcomeNeutral
+)
+
+// transition is a state change the dispatcher must report.
+type transition int
+
+const (
+	noTransition transition = iota
+	toOpen                  // closed -> open, or a failed trial -> open again
+	toClosed
+)
+
+// breaker is one action's circuit breaker in this process. Closed, it
+// counts consecutive failures; at the threshold it opens and defers every
+// call for the cooldown; then one trial call runs (half-open): success
+// closes it, failure opens it for another cooldown.
+type breaker struct {
+	mu        sync.Mutex
+	state     breakerState
+	failures  int
+	openUntil time.Time
+	trial     bool // a half-open trial is running
+}
+
+// admit decides whether a call may run now. trial marks the half-open trial,
+// which the caller must settle with record or release.
+func (b *breaker) admit(now time.Time) (wait time.Duration, trial, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case stateOpen:
+		if now.Before(b.openUntil) {
+			return b.openUntil.Sub(now), false, false
+		}
+		b.state = stateHalfOpen
+		fallthrough
+	case stateHalfOpen:
+		if b.trial {
+			return halfOpenWait, false, false
+		}
+		b.trial = true
+		return 0, true, true
+	}
+	return 0, false, true
+}
+
+// release gives back a trial that never reached the handler.
+func (b *breaker) release(trial bool) {
+	if !trial {
+		return
+	}
+	b.mu.Lock()
+	b.trial = false
+	b.mu.Unlock()
+}
+
+func (b *breaker) record(o outcome, trial bool, now time.Time, threshold int, cooldown time.Duration) transition {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if trial {
+		b.trial = false
+	}
+	switch o {
+	case outcomeSuccess:
+		b.failures = 0
+		if b.state == stateClosed {
+			return noTransition
+		}
+		b.state = stateClosed
+		return toClosed
+	case outcomeFailure:
+		b.failures++
+		if b.state == stateHalfOpen && trial || b.state == stateClosed && b.failures >= threshold {
+			b.state = stateOpen
+			b.openUntil = now.Add(cooldown)
+			return toOpen
+		}
+	}
+	return noTransition
+}
+
+// breakerFor returns the action's breaker, creating it closed.
+func (d *Dispatcher) breakerFor(k actionKey) *breaker {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	b := d.breakers[k]
+	if b == nil {
+		b = &breaker{}
+		d.breakers[k] = b
+	}
+	return b
+}
+
+// reportTransition records the breaker change in Postgres (best effort) and
+// in the action_circuit_open gauge.
+func (d *Dispatcher) reportTransition(ctx context.Context, a Action, t transition, cause error, log *zap.Logger) {
+	if t == noTransition {
+		return
+	}
+	open := t == toOpen
+	if d.opt.Metrics != nil {
+		v := 0.0
+		if open {
+			v = 1
+		}
+		d.opt.Metrics.ActionCircuitOpen.WithLabelValues(d.opt.Group, a.Name).Set(v)
+	}
+	errText := ""
+	if open {
+		if cause != nil {
+			errText = cause.Error()
+		}
+		if len(errText) > maxHealthError {
+			errText = errText[:maxHealthError]
+		}
+		log.Warn("action circuit opened", zap.Duration("cooldown", d.opt.BreakerCooldown), zap.Error(cause))
+	} else {
+		log.Info("action circuit closed")
+	}
+	if d.opt.Health == nil {
+		return
+	}
+	// The attempt's own context may be about to end; the health write should not.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := d.opt.Health.SetHealth(hctx, a.Schema, a.ID, !open, errText); err != nil {
+		log.Warn("recording action health failed", zap.Error(err))
+	}
+}

@@ -1,0 +1,252 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/handler"
+	"github.com/neo-events/neo-events/internal/logging"
+)
+
+// RunRequest is one attempt of one action on one event.
+type RunRequest struct {
+	Event       *event.Event
+	Action      Action
+	Attempt     int // 1 for the first attempt
+	MaxAttempts int
+	ExecutionID uuid.UUID
+	Logger      *zap.Logger // the handler's logger is derived from it; nil: the dispatcher's
+}
+
+// Result is what came of a Run.
+type Result struct {
+	// Err is the handler's error (nil on success) or why it was not called.
+	Err error
+	// Permanent: do not retry (handler.Permanent, or an unknown handler).
+	Permanent bool
+	// RetryAfter is the delay the handler asked for with handler.RetryAfter.
+	RetryAfter time.Duration
+	// UnknownHandler: no handler is registered under Action.HandlerName;
+	// dead-letter with reason unknown_handler.
+	UnknownHandler bool
+	// Deferred > 0: the handler was not called (rate limit or open circuit);
+	// try again after this long without counting an attempt.
+	Deferred time.Duration
+	// Aborted: ctx ended before the handler was called (shutdown); nothing
+	// was attempted, leave the entry for redelivery.
+	Aborted bool
+	// TimedOut: the attempt hit the action's timeout.
+	TimedOut bool
+	// Started and Finished bracket the handler call; zero when it was not called.
+	Started, Finished time.Time
+	// Output is what the handler stored with SetOutput.
+	Output json.RawMessage
+	// Stack is the stack of a handler panic.
+	Stack string
+}
+
+// Attempted reports whether the handler was called, so the attempt counts.
+func (r Result) Attempted() bool { return !r.Started.IsZero() }
+
+// Run executes one attempt: handler lookup, circuit breaker, fleet-wide rate
+// limit, per-process concurrency bound, then the handler under the action's
+// timeout.
+//
+// MaxConcurrent is enforced per worker process, not fleet-wide: a fleet-wide
+// count needs a lease in Redis per call that survives crashes (expiring
+// leases, renewals), which costs a round trip per call and can leak slots
+// for a lease period after a crash. The per-process bound protects the
+// process and the downstream from one pod's burst; the fleet's bound is
+// MaxConcurrent times the replica count, and RateLimitPerMinute is the
+// fleet-wide throttle. The wait for a slot ends with ctx.
+func (d *Dispatcher) Run(ctx context.Context, req RunRequest) Result {
+	a := req.Action
+	log := req.Logger
+	if log == nil {
+		log = d.log
+	}
+	log = log.With(zap.String(logging.KeyAction, a.Name))
+	h, ok := d.lookup(a.HandlerName)
+	if !ok {
+		return Result{Err: fmt.Errorf("%w: %q (action %s)", ErrUnknownHandler, a.HandlerName, a.Name),
+			UnknownHandler: true, Permanent: true}
+	}
+	key := actionKey{schema: a.Schema, id: a.ID}
+	br := d.breakerFor(key)
+	wait, trial, ok := br.admit(d.opt.Now())
+	if !ok {
+		return Result{Err: fmt.Errorf("action %s: circuit open", a.Name), Deferred: wait}
+	}
+	if wait := d.rateLimited(ctx, a, log); wait > 0 {
+		br.release(trial)
+		return Result{Err: fmt.Errorf("action %s: rate limited", a.Name), Deferred: wait}
+	}
+	release, err := d.acquire(ctx, key, a.MaxConcurrent)
+	if err != nil {
+		br.release(trial)
+		return Result{Err: err, Aborted: true}
+	}
+	res := d.call(ctx, h, req, release, log)
+	o := classify(ctx, res)
+	t := br.record(o, trial, d.opt.Now(), d.opt.BreakerThreshold, d.opt.BreakerCooldown)
+	d.reportTransition(ctx, a, t, res.Err, log)
+	return res
+}
+
+func (d *Dispatcher) lookup(name string) (handler.Handler, bool) {
+	if d.opt.Registry == nil {
+		return nil, false
+	}
+	return d.opt.Registry.Lookup(name)
+}
+
+// classify turns a result into what the breaker learns from it.
+func classify(ctx context.Context, r Result) outcome {
+	switch {
+	case r.Err == nil:
+		return outcomeSuccess
+	case ctx.Err() != nil && !r.TimedOut:
+		return outcomeNeutral
+	case r.Permanent && r.Stack == "":
+		return outcomeNeutral
+	}
+	return outcomeFailure
+}
+
+// call runs the handler in its own goroutine so that a handler ignoring its
+// deadline costs a goroutine and a concurrency slot (released when it does
+// return), not the worker's progress.
+func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest, release func(), log *zap.Logger) Result {
+	a := rr.Action
+	hreq := &handler.Request{
+		Event: rr.Event,
+		Action: handler.Action{ID: a.ID, Name: a.Name, Type: a.Type, HandlerName: a.HandlerName,
+			Config: a.Config, Timeout: a.Timeout},
+		Attempt: rr.Attempt, MaxAttempts: rr.MaxAttempts, ExecutionID: rr.ExecutionID,
+	}
+	base := rr.Logger
+	if base == nil {
+		base = d.log
+	}
+	hreq.SetLogger(base)
+	timeout := hreq.Timeout()
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	done := make(chan error, 1)
+	res := Result{Started: d.opt.Now()}
+	go func() {
+		defer release()
+		done <- handler.Call(tctx, h, hreq)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-tctx.Done():
+		grace := time.NewTimer(d.opt.TimeoutGrace)
+		select {
+		case err = <-done:
+		case <-grace.C:
+			err = fmt.Errorf("%w after %s: %w", ErrAbandoned, timeout, tctx.Err())
+			log.Error("handler ignored its context; abandoned", zap.Duration("timeout", timeout))
+		}
+		grace.Stop()
+	}
+	res.Finished = d.opt.Now()
+	d.observe(a, res.Finished.Sub(res.Started))
+	res.Output = hreq.Output()
+	deadlineHit := errors.Is(tctx.Err(), context.DeadlineExceeded)
+	return fill(ctx, res, err, timeout, deadlineHit)
+}
+
+// fill classifies the handler's error into the result.
+// A failure after the deadline passed is a timeout even when the handler's
+// error does not say so (a driver that reports "connection closed").
+func fill(ctx context.Context, res Result, err error, timeout time.Duration, deadlineHit bool) Result {
+	if err == nil {
+		return res
+	}
+	res.TimedOut = ctx.Err() == nil && (deadlineHit || errors.Is(err, context.DeadlineExceeded))
+	if res.TimedOut && !errors.Is(err, ErrAbandoned) {
+		err = fmt.Errorf("timed out after %s: %w", timeout, err)
+	}
+	res.Err = err
+	res.Permanent = handler.IsPermanent(err)
+	if dl, ok := handler.RetryDelay(err); ok {
+		res.RetryAfter = dl
+	}
+	res.Stack = handler.StackTrace(err)
+	return res
+}
+
+func (d *Dispatcher) observe(a Action, took time.Duration) {
+	if d.opt.Metrics == nil {
+		return
+	}
+	d.opt.Metrics.HandlerDuration.WithLabelValues(d.opt.Group, a.Name).Observe(took.Seconds())
+}
+
+// rateLimited checks the action's and the subscription's fleet-wide limits
+// and returns how long to defer, or 0. A limiter error fails open: a Redis
+// hiccup should slow nothing down, and the limit is a courtesy to the
+// downstream, not a correctness property.
+func (d *Dispatcher) rateLimited(ctx context.Context, a Action, log *zap.Logger) time.Duration {
+	if d.opt.Limiter == nil {
+		return 0
+	}
+	checks := [2]struct {
+		key   string
+		limit int
+	}{
+		{a.Schema + ":" + a.ID.String(), a.RateLimitPerMinute},
+		{a.Schema + ":subscription:" + a.SubscriptionID.String(), a.SubscriptionRateLimitPerMinute},
+	}
+	for _, c := range checks {
+		if c.limit <= 0 {
+			continue
+		}
+		ok, wait, err := d.opt.Limiter.Allow(ctx, c.key, c.limit)
+		if err != nil {
+			log.Warn("rate limiter failed; allowing the call", zap.String("key", c.key), zap.Error(err))
+			continue
+		}
+		if !ok {
+			return max(wait, time.Millisecond)
+		}
+	}
+	return 0
+}
+
+// semaphore bounds one action's concurrent calls in this process.
+type semaphore struct {
+	ch chan struct{}
+}
+
+// acquire takes a slot of the action's semaphore, waiting until ctx ends.
+// The semaphore is rebuilt when MaxConcurrent changes; holders of the old
+// one release into it, so the change is exact once they finish.
+func (d *Dispatcher) acquire(ctx context.Context, k actionKey, n int) (release func(), err error) {
+	if n <= 0 {
+		return func() {}, nil
+	}
+	d.runMu.Lock()
+	s := d.sems[k]
+	if s == nil || cap(s.ch) != n {
+		s = &semaphore{ch: make(chan struct{}, n)}
+		d.sems[k] = s
+	}
+	d.runMu.Unlock()
+	select {
+	case s.ch <- struct{}{}:
+		return func() { <-s.ch }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a concurrency slot: %w", ctx.Err())
+	}
+}
