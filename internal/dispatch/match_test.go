@@ -195,10 +195,10 @@ func TestEnsureConfigActions(t *testing.T) {
 		require.ErrorIs(t, err, dispatch.ErrNameClash)
 	}
 	var (
-		n                                  int
+		n                                int
 		typ, class, meta, cfg, managedBy string
-		active                             bool
-		patterns                           []string
+		active                           bool
+		patterns                         []string
 	)
 	err := f.pool.QueryRow(f.ctx, `SELECT count(*) OVER (), action_type::text, handler_class, metadata::text,
 		config::text, is_active, event_patterns, metadata->>'managed_by'
