@@ -42,6 +42,9 @@ func (d *Dispatcher) Match(ctx context.Context, ev *event.Event) ([]Action, erro
 		if taken(out, e.action.ID) || !m.matches(e) {
 			continue
 		}
+		if out == nil {
+			out = make([]Action, 0, 4) // most events match a handful: one allocation
+		}
 		out = append(out, e.action)
 	}
 	return out, nil
