@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,9 +126,16 @@ func dashboardExprs(t *testing.T, where string, body []byte) []usedExpr {
 				path = where + " panel " + fmt.Sprintf("%q", title)
 			}
 			for k, c := range x {
-				if s, ok := c.(string); ok && k == "expr" {
+				s, isString := c.(string)
+				switch {
+				case isString && k == "expr":
 					exprs = append(exprs, usedExpr{path, s})
-				} else {
+				case isString && k == "definition":
+					// A template variable: label_values(<metric>, <label>).
+					if m := labelValues.FindStringSubmatch(s); m != nil {
+						exprs = append(exprs, usedExpr{path + " variable", m[1]})
+					}
+				default:
 					walk(path, c)
 				}
 			}
@@ -140,6 +148,8 @@ func dashboardExprs(t *testing.T, where string, body []byte) []usedExpr {
 	walk(where, doc)
 	return exprs
 }
+
+var labelValues = regexp.MustCompile(`label_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*,`)
 
 // grafanaVars are the interval variables Grafana replaces before a query
 // reaches Prometheus; a plain duration stands in for them.
@@ -277,7 +287,10 @@ func TestDashboardFile(t *testing.T) {
 		"Handler latency p95 by action", "Lag per stream", "Retries by action", "Dead letters by reason", "Errors by action"} {
 		require.Contains(t, titles, want)
 	}
-	require.NoError(t, checkNames(dashboardExprs(t, "dashboard.json", body), exported(t)))
+	exprs := dashboardExprs(t, "dashboard.json", body)
+	require.True(t, slices.ContainsFunc(exprs, func(u usedExpr) bool { return strings.HasSuffix(u.where, " variable") }),
+		"the group variable's label_values query was not found")
+	require.NoError(t, checkNames(exprs, exported(t)))
 }
 
 // TestAlertRules parses every alert expression and, where promtool is
