@@ -124,14 +124,31 @@ var execSQLTypes = []string{
 	"timestamptz", "timestamptz",
 }
 
-// execCasts turn an unnest column into its table type where text is sent.
-var execCasts = map[string]string{
-	"status":            "::platform_common.action_status",
-	"error_details":     "::jsonb",
-	"input_data":        "::jsonb",
-	"output_data":       "::jsonb",
-	"execution_context": "::jsonb",
+// execExprs turn an unnest column into its table value where that is not
+// the column as sent. Plain Go slices travel (pgx encodes them without
+// reflection), so NULL is spelled by the zero value of the row's Go field:
+// ” text, the zero time, a nil uuid, -1 for counters that are never
+// negative. JSON and enums travel as text and are cast.
+var execExprs = map[string]string{
+	"status":                "t.status::platform_common.action_status",
+	"started_at":            "NULLIF(t.started_at, " + zeroTimeSQL + ")",
+	"completed_at":          "NULLIF(t.completed_at, " + zeroTimeSQL + ")",
+	"execution_duration_ms": "NULLIF(t.execution_duration_ms, -1)",
+	"parent_execution_id":   "NULLIF(t.parent_execution_id, '00000000-0000-0000-0000-000000000000')",
+	"error_message":         "NULLIF(t.error_message, '')",
+	"error_details":         "t.error_details::jsonb",
+	"error_stack_trace":     "NULLIF(t.error_stack_trace, '')",
+	"queue_message_id":      "NULLIF(t.queue_message_id, '')",
+	"worker_id":             "NULLIF(t.worker_id, '')",
+	"memory_usage_mb":       "NULLIF(t.memory_usage_mb, -1)",
+	"cpu_time_ms":           "NULLIF(t.cpu_time_ms, -1)",
+	"input_data":            "t.input_data::jsonb",
+	"output_data":           "t.output_data::jsonb",
+	"execution_context":     "t.execution_context::jsonb",
 }
+
+// zeroTimeSQL is time.Time{} as pgx sends it.
+const zeroTimeSQL = "'0001-01-01 00:00:00+00'::timestamptz"
 
 func execTable(schema string) (string, error) {
 	if err := event.ValidateSchema(schema); err != nil {
@@ -196,7 +213,11 @@ func insertExecSQL(table, schema string, stats bool) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("t." + c + execCasts[c])
+		if e, ok := execExprs[c]; ok {
+			b.WriteString(e)
+		} else {
+			b.WriteString("t." + c)
+		}
 	}
 	b.WriteString(" FROM unnest(")
 	for i, typ := range execSQLTypes {
@@ -254,7 +275,7 @@ func AddActionStats(ctx context.Context, db DB, schema string, st []ActionStats)
 	if len(st) == 0 {
 		return nil
 	}
-	ids := make([]uuid.UUID, len(st))
+	ids := make([][16]byte, len(st))
 	total, ok, bad, ms := make([]int64, len(st)), make([]int64, len(st)), make([]int64, len(st)), make([]int64, len(st))
 	for i, s := range st {
 		if err := checkActionStats(s); err != nil {
@@ -433,30 +454,29 @@ func execTrunc(s string) string {
 
 // execArgs are the column arrays of one insert, in execColumns order.
 type execArgs struct {
-	now                                   time.Time
-	id, eventID, actionID                 []uuid.UUID
-	parent                                []pgtype.UUID
-	status, errMsg, errDetails, stack     []pgtype.Text
-	queueMsg, worker, input, output, xctx []pgtype.Text
-	queued, started, completed            []pgtype.Timestamptz
-	created, updated                      []pgtype.Timestamptz
-	duration, attempt, mem, cpu           []pgtype.Int4
-	retry                                 []bool
+	now                                      time.Time
+	id, eventID, actionID, parent            [][16]byte
+	status, errMsg, errDetails, stack        []string
+	queueMsg, worker, input, output, xctx    []string
+	queued, started, completed, created, upd []time.Time
+	duration, attempt, mem, cpu              []int32
+	retry                                    []bool
 }
 
 func newExecArgs(n int, now time.Time) *execArgs {
+	// [16]byte, not uuid.UUID: pgx encodes it directly, while uuid.UUID
+	// goes through driver.Valuer and a string per element.
+	uuids := func() [][16]byte { return make([][16]byte, 0, n) }
+	strs := func() []string { return make([]string, 0, n) }
+	times := func() []time.Time { return make([]time.Time, 0, n) }
+	ints := func() []int32 { return make([]int32, 0, n) }
 	return &execArgs{
 		now: now,
-		id:  make([]uuid.UUID, 0, n), eventID: make([]uuid.UUID, 0, n), actionID: make([]uuid.UUID, 0, n),
-		parent: make([]pgtype.UUID, 0, n),
-		status: make([]pgtype.Text, 0, n), errMsg: make([]pgtype.Text, 0, n), errDetails: make([]pgtype.Text, 0, n),
-		stack: make([]pgtype.Text, 0, n), queueMsg: make([]pgtype.Text, 0, n), worker: make([]pgtype.Text, 0, n),
-		input: make([]pgtype.Text, 0, n), output: make([]pgtype.Text, 0, n), xctx: make([]pgtype.Text, 0, n),
-		queued: make([]pgtype.Timestamptz, 0, n), started: make([]pgtype.Timestamptz, 0, n),
-		completed: make([]pgtype.Timestamptz, 0, n), created: make([]pgtype.Timestamptz, 0, n),
-		updated:  make([]pgtype.Timestamptz, 0, n),
-		duration: make([]pgtype.Int4, 0, n), attempt: make([]pgtype.Int4, 0, n),
-		mem: make([]pgtype.Int4, 0, n), cpu: make([]pgtype.Int4, 0, n),
+		id:  uuids(), eventID: uuids(), actionID: uuids(), parent: uuids(),
+		status: strs(), errMsg: strs(), errDetails: strs(), stack: strs(),
+		queueMsg: strs(), worker: strs(), input: strs(), output: strs(), xctx: strs(),
+		queued: times(), started: times(), completed: times(), created: times(), upd: times(),
+		duration: ints(), attempt: ints(), mem: ints(), cpu: ints(),
 		retry: make([]bool, 0, n),
 	}
 }
@@ -465,26 +485,26 @@ func (a *execArgs) add(x *Execution) {
 	a.id = append(a.id, x.ID)
 	a.eventID = append(a.eventID, x.EventID)
 	a.actionID = append(a.actionID, x.ActionID)
-	a.status = append(a.status, pgtype.Text{String: x.Status, Valid: true})
-	a.queued = append(a.queued, execTime(timeOr(x.QueuedAt, a.now)))
+	a.parent = append(a.parent, x.ParentExecutionID)
+	a.status = append(a.status, x.Status)
+	a.queued = append(a.queued, timeOr(x.QueuedAt, a.now))
 	a.started = append(a.started, execTime(x.StartedAt))
 	a.completed = append(a.completed, execTime(x.CompletedAt))
+	a.created = append(a.created, timeOr(x.CreatedAt, a.now))
+	a.upd = append(a.upd, timeOr(x.UpdatedAt, a.now))
 	a.duration = append(a.duration, execInt4(x.DurationMS))
-	a.attempt = append(a.attempt, pgtype.Int4{Int32: int32(x.Attempt), Valid: true})
+	a.attempt = append(a.attempt, int32(x.Attempt))
 	a.retry = append(a.retry, x.IsRetry)
-	a.parent = append(a.parent, pgtype.UUID{Bytes: x.ParentExecutionID, Valid: x.ParentExecutionID != uuid.Nil})
-	a.errMsg = append(a.errMsg, execText(x.ErrorMessage))
+	a.errMsg = append(a.errMsg, x.ErrorMessage)
 	a.errDetails = append(a.errDetails, execJSON(x.ErrorDetails))
-	a.stack = append(a.stack, execText(x.ErrorStackTrace))
-	a.queueMsg = append(a.queueMsg, execText(x.QueueMessageID))
-	a.worker = append(a.worker, execText(x.WorkerID))
+	a.stack = append(a.stack, x.ErrorStackTrace)
+	a.queueMsg = append(a.queueMsg, x.QueueMessageID)
+	a.worker = append(a.worker, x.WorkerID)
 	a.mem = append(a.mem, execInt4(x.MemoryUsageMB))
 	a.cpu = append(a.cpu, execInt4(x.CPUTimeMS))
 	a.input = append(a.input, execJSON(x.InputData))
 	a.output = append(a.output, execJSON(x.OutputData))
 	a.xctx = append(a.xctx, execJSON(x.ExecutionContext))
-	a.created = append(a.created, execTime(timeOr(x.CreatedAt, a.now)))
-	a.updated = append(a.updated, execTime(timeOr(x.UpdatedAt, a.now)))
 }
 
 // slice returns the arguments in execColumns order.
@@ -494,33 +514,33 @@ func (a *execArgs) slice() []any {
 		a.duration, a.attempt, a.retry, a.parent,
 		a.errMsg, a.errDetails, a.stack, a.queueMsg, a.worker,
 		a.mem, a.cpu, a.input, a.output, a.xctx,
-		a.created, a.updated,
+		a.created, a.upd,
 	}
 }
 
-func execTime(t time.Time) pgtype.Timestamptz {
+// execTime normalizes t; the zero time stays zero and is sent as NULL.
+func execTime(t time.Time) time.Time {
 	if t.IsZero() {
-		return pgtype.Timestamptz{}
+		return time.Time{}
 	}
-	return pgtype.Timestamptz{Time: event.Normalize(t), Valid: true}
+	return event.Normalize(t)
 }
 
-func execText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
-
-func execInt4(p *int32) pgtype.Int4 {
+// execInt4 spells NULL as -1 (see execExprs).
+func execInt4(p *int32) int32 {
 	if p == nil {
-		return pgtype.Int4{}
+		return -1
 	}
-	return pgtype.Int4{Int32: *p, Valid: true}
+	return *p
 }
 
 // execJSON writes nil as '{}', the column default, which an explicit insert
 // would otherwise bypass.
-func execJSON(b json.RawMessage) pgtype.Text {
+func execJSON(b json.RawMessage) string {
 	if len(b) == 0 {
-		return pgtype.Text{String: "{}", Valid: true}
+		return "{}"
 	}
-	return pgtype.Text{String: string(b), Valid: true}
+	return string(b)
 }
 
 // ExecutionsForEvent returns every attempt recorded for the event, ordered
@@ -556,11 +576,11 @@ func CompletedActions(ctx context.Context, db DB, schema string, eventIDs []uuid
 		return out, nil
 	}
 	rows, err := db.Query(ctx, "SELECT DISTINCT event_id, action_id FROM "+table+
-		" WHERE event_id = ANY($1) AND status = 'completed' ORDER BY event_id, action_id", eventIDs)
+		" WHERE event_id = ANY($1) AND status = 'completed' ORDER BY event_id, action_id", uuidBytes(eventIDs))
 	if err != nil {
 		return nil, fmt.Errorf("completed actions in %s: %w", schema, err)
 	}
-	var ev, act uuid.UUID
+	var ev, act [16]byte
 	_, err = pgx.ForEachRow(rows, []any{&ev, &act}, func() error {
 		out[ev] = append(out[ev], act)
 		return nil
@@ -639,13 +659,27 @@ func MissingEvents(ctx context.Context, db DB, schema string, ids []uuid.UUID) (
 		return nil, nil
 	}
 	rows, err := db.Query(ctx, "SELECT u.id FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)"+
-		" WHERE NOT EXISTS (SELECT 1 FROM "+table+" e WHERE e.id = u.id) ORDER BY u.n", ids)
+		" WHERE NOT EXISTS (SELECT 1 FROM "+table+" e WHERE e.id = u.id) ORDER BY u.n", uuidBytes(ids))
 	if err != nil {
 		return nil, fmt.Errorf("missing events in %s: %w", schema, err)
 	}
-	missing, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	var missing []uuid.UUID
+	var id [16]byte
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+		missing = append(missing, id)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("missing events in %s: %w", schema, err)
 	}
 	return missing, nil
+}
+
+// uuidBytes converts ids to the form pgx encodes without reflection.
+func uuidBytes(ids []uuid.UUID) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
 }

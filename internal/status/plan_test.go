@@ -1,0 +1,166 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/internal/store"
+	"github.com/neo-events/neo-events/internal/testutil"
+)
+
+func testEvent(t testing.TB, schema string) *event.Event {
+	t.Helper()
+	ev, err := event.New(schema, "users.created", "user", uuid.New(), json.RawMessage(`{"n": 1}`))
+	require.NoError(t, err)
+	return ev
+}
+
+func TestBuildPlansKeepsEachEventsStepsInOrder(t *testing.T) {
+	a, b := testEvent(t, "tenant_a"), testEvent(t, "tenant_a")
+	c := testEvent(t, "admin")
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := int32(5)
+	st := func(ev *event.Event, s event.Status) Update {
+		return Update{Schema: ev.Schema, Event: ev, Status: store.StatusUpdate{ID: ev.ID, Status: s}}
+	}
+	withStart := st(a, event.StatusProcessing)
+	withStart.Status.ProcessingStartedAt, withStart.Status.MessageID = t0, "1-0"
+	withEnd := st(a, event.StatusProcessing)
+	withEnd.Status.ProcessingDurationMS, withEnd.Status.RetryCount, withEnd.Status.MessageID = &ms, 2, "2-0"
+	execOnly := Update{Schema: "tenant_a", Event: b, Executions: []store.Execution{{ID: uuid.New(), EventID: b.ID}}}
+	reqs := []*request{
+		{updates: []Update{withStart, st(c, event.StatusProcessing), execOnly}},
+		{updates: []Update{withEnd, st(a, event.StatusCompleted), st(c, event.StatusCompleted)}},
+	}
+	plans := buildPlans(reqs)
+	require.Len(t, plans, 2)
+	require.Equal(t, "tenant_a", plans[0].schema)
+	require.Equal(t, []uuid.UUID{a.ID, b.ID}, plans[0].ids)
+	require.Len(t, plans[0].executions, 1)
+	want := []store.StatusUpdate{
+		// The two processing steps merge as UpdateStatuses would apply them.
+		{ID: a.ID, Status: event.StatusProcessing, ProcessingStartedAt: t0, ProcessingDurationMS: &ms, RetryCount: 2, MessageID: "1-0"},
+		{ID: a.ID, Status: event.StatusCompleted},
+	}
+	if diff := cmp.Diff(want, plans[0].events[a.ID].steps); diff != "" {
+		t.Fatalf("steps of a (-want +got):\n%s", diff)
+	}
+	require.Empty(t, plans[0].events[b.ID].steps, "an update without a status changes none")
+	require.Equal(t, "admin", plans[1].schema)
+	require.Len(t, plans[1].events[c.ID].steps, 2)
+
+	final := plans[0].events[a.ID].final()
+	require.Equal(t, event.StatusCompleted, final.Status)
+	require.Equal(t, t0, final.ProcessingStartedAt)
+	require.Equal(t, 2, final.RetryCount)
+	require.Equal(t, "1-0", final.MessageID)
+	require.Equal(t, event.StatusPending, a.Status, "final works on a copy")
+}
+
+func TestRejectedClassifiesErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"invalid argument", store.ErrInvalidArgument, true},
+		{"invalid schema", event.ErrInvalidSchema, true},
+		{"connection refused", context.DeadlineExceeded, false},
+		{"plain", errString("EOF"), false},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.want, rejected(c.err), c.name)
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// BenchmarkStatusBatch measures one flush of a 1000-update batch (half the
+// rows missing, each update a status and one execution): "build" is the
+// pure grouping, "write" the transaction on the real PostgreSQL.
+func BenchmarkStatusBatch(b *testing.B) {
+	const size = 1000
+	b.Run("build", func(b *testing.B) {
+		reqs := benchBatch(b, "tenant_bench", uuid.New(), size)
+		b.ReportAllocs()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			_ = buildPlans(reqs)
+		}
+		b.StopTimer()
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(b.N*size), "allocs/event")
+	})
+	b.Run("write", func(b *testing.B) {
+		testutil.SkipIfShort(b)
+		ctx := context.Background()
+		pool := testutil.NewPool(b, testutil.NewDatabase(b))
+		_, err := store.Migrate(ctx, pool)
+		require.NoError(b, err)
+		schema, err := store.CreateTenant(ctx, pool, strings.TrimPrefix(testutil.RandomName("b"), "b_"))
+		require.NoError(b, err)
+		var action uuid.UUID
+		require.NoError(b, pool.QueryRow(ctx, "INSERT INTO "+event.QuoteIdent(schema)+
+			".actions (name, action_type, handler_class, event_patterns) VALUES ('a', 'webhook', 'webhook', '{*}') RETURNING id").Scan(&action))
+		w := New(pool, Options{})
+		defer func() { _ = w.Close(ctx) }()
+		b.ReportAllocs()
+		var mallocs uint64
+		var m0, m1 runtime.MemStats
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			reqs := benchBatch(b, schema, action, size)
+			storeHalf(b, ctx, pool, schema, reqs)
+			runtime.ReadMemStats(&m0)
+			b.StartTimer()
+			require.NoError(b, w.commit(ctx, reqs))
+			b.StopTimer()
+			runtime.ReadMemStats(&m1)
+			mallocs += m1.Mallocs - m0.Mallocs
+			b.StartTimer()
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(mallocs)/float64(b.N*size), "allocs/event")
+		b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+func benchBatch(b *testing.B, schema string, action uuid.UUID, n int) []*request {
+	reqs := make([]*request, n)
+	now := event.Now()
+	ms := int32(3)
+	for i := range reqs {
+		ev := testEvent(b, schema)
+		u := Update{Schema: schema, Event: ev,
+			Status: store.StatusUpdate{ID: ev.ID, Status: event.StatusCompleted, ProcessingStartedAt: now,
+				ProcessingCompletedAt: now, ProcessingDurationMS: &ms},
+			Executions: []store.Execution{{ID: uuid.New(), EventID: ev.ID, ActionID: action, Status: store.ExecCompleted,
+				QueuedAt: now, StartedAt: now, CompletedAt: now, DurationMS: &ms, Attempt: 1, WorkerID: "bench"}}}
+		reqs[i] = &request{updates: []Update{u}, done: make(chan error, 1)}
+	}
+	return reqs
+}
+
+func storeHalf(b *testing.B, ctx context.Context, pool *pgxpool.Pool, schema string, reqs []*request) {
+	evs := make([]*event.Event, 0, len(reqs)/2)
+	for i := 0; i < len(reqs); i += 2 {
+		evs = append(evs, reqs[i].updates[0].Event)
+	}
+	_, err := store.InsertEvents(ctx, pool, schema, evs)
+	require.NoError(b, err)
+}
