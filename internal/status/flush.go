@@ -21,7 +21,7 @@ import (
 func (w *Writer) flush(reqs []*request) {
 	bo := w.newBackoff()
 	for attempt := 1; ; attempt++ {
-		err := w.commit(w.ctx, reqs)
+		err := w.commitOnce(reqs)
 		w.count(err)
 		if err == nil {
 			w.finish(reqs, nil)
@@ -110,6 +110,14 @@ func rejected(err error) bool {
 		return true
 	}
 	return false
+}
+
+// commitOnce bounds one attempt, so a connection that hangs (rather than
+// fails) is given up and the batch retried on another.
+func (w *Writer) commitOnce(reqs []*request) error {
+	ctx, cancel := context.WithTimeout(w.ctx, flushTimeout)
+	defer cancel()
+	return w.commit(ctx, reqs)
 }
 
 // commit writes the batch in one transaction.

@@ -52,6 +52,8 @@ const (
 	DefaultRetryMax = 5 * time.Second
 	// retryInitial is the first pause after a failed flush.
 	retryInitial = 50 * time.Millisecond
+	// flushTimeout bounds one attempt at writing a batch.
+	flushTimeout = 30 * time.Second
 )
 
 // Sentinel errors; callers branch on them with errors.Is.
