@@ -1,0 +1,220 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/neo-events/neo-events/internal/consumer"
+	"github.com/neo-events/neo-events/internal/streams"
+	tu "github.com/neo-events/neo-events/internal/testutil"
+)
+
+const group = "g"
+
+type fixture struct {
+	rdb    *redis.Client
+	prefix string
+}
+
+func newFixture(t *testing.T) fixture {
+	tu.SkipIfShort(t)
+	rdb, prefix := tu.NewRedis(t)
+	return fixture{rdb: rdb, prefix: prefix}
+}
+
+// add puts n entries on a stream and registers it.
+func (f fixture) add(t *testing.T, key string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, f.rdb.SAdd(ctx, streams.Registry(f.prefix), key).Err())
+	for i := 0; i < n; i++ {
+		require.NoError(t, f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []string{"n", fmt.Sprint(i)}}).Err())
+	}
+}
+
+func (f fixture) options(name string) consumer.Options {
+	return consumer.Options{
+		Prefix: f.prefix, Group: group, Consumer: name, Subscriptions: []string{"tenants:*"},
+		Concurrency: 8, BatchSize: 16, Block: 50 * time.Millisecond,
+		ClaimMinIdle: time.Hour, ClaimInterval: 50 * time.Millisecond, Refresh: 50 * time.Millisecond,
+	}
+}
+
+// collector acknowledges and records every delivery.
+type collector struct {
+	rdb  *redis.Client
+	mu   sync.Mutex
+	got  map[string][]consumer.Delivery // by stream
+	hold time.Duration
+
+	inflight, peak atomic.Int64
+}
+
+func (c *collector) Process(ctx context.Context, d consumer.Delivery) {
+	n := c.inflight.Add(1)
+	for {
+		p := c.peak.Load()
+		if n <= p || c.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	time.Sleep(c.hold)
+	c.inflight.Add(-1)
+	_ = c.rdb.XAck(ctx, d.Stream, group, d.ID).Err()
+	c.mu.Lock()
+	c.got[d.Stream] = append(c.got[d.Stream], d)
+	c.mu.Unlock()
+}
+
+func (c *collector) count(stream string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.got[stream])
+}
+
+func run(t *testing.T, rdb *redis.Client, opt consumer.Options, p consumer.Processor) (*consumer.Consumer, func()) {
+	t.Helper()
+	c, err := consumer.New(rdb, opt, p)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = c.Run(ctx, context.Background()); close(done) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return c, stop
+}
+
+func TestDiscoversStreamsAtRuntimeAndReadsFromZero(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	early := streams.KeyFor(f.prefix, "tenants", "users", 0)
+	late := streams.KeyFor(f.prefix, "tenants", "orders", 3)
+	other := streams.KeyFor(f.prefix, "admin", "users", 0)
+	f.add(t, early, 20) // published before any worker existed
+	f.add(t, other, 5)  // not subscribed
+
+	col := &collector{rdb: f.rdb, got: map[string][]consumer.Delivery{}}
+	c, _ := run(t, f.rdb, f.options("c1"), col)
+	require.Eventually(t, func() bool { return col.count(early) == 20 }, 10*time.Second, 10*time.Millisecond)
+
+	f.add(t, late, 7) // a stream that appears while running
+	require.Eventually(t, func() bool { return col.count(late) == 7 }, 10*time.Second, 10*time.Millisecond)
+	require.ElementsMatch(t, []string{early, late}, c.Streams())
+	require.Zero(t, col.count(other), "unsubscribed streams are not read")
+	for _, d := range col.got[early] {
+		require.False(t, d.Redelivered)
+	}
+}
+
+func TestConcurrencyIsBoundedAndReadsWait(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key := streams.KeyFor(f.prefix, "tenants", "users", 1)
+	f.add(t, key, 120)
+	col := &collector{rdb: f.rdb, got: map[string][]consumer.Delivery{}, hold: 20 * time.Millisecond}
+	opt := f.options("c1")
+	opt.Concurrency = 4
+
+	var maxPending atomic.Int64
+	stopWatch := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if p, err := f.rdb.XPending(context.Background(), key, group).Result(); err == nil && p.Count > maxPending.Load() {
+				maxPending.Store(p.Count)
+			}
+		}
+	}()
+	defer close(stopWatch)
+	run(t, f.rdb, opt, col)
+	require.Eventually(t, func() bool { return col.count(key) == 120 }, 20*time.Second, 10*time.Millisecond)
+	require.LessOrEqual(t, col.peak.Load(), int64(4), "never more than worker.concurrency in flight")
+	// Backpressure: entries are read only when a slot is free, so what is
+	// delivered but unfinished stays near the concurrency, not the backlog.
+	require.LessOrEqual(t, maxPending.Load(), int64(2*opt.Concurrency), "delivered-but-unprocessed entries stay bounded")
+}
+
+func TestReclaimsEntriesOfADeadConsumer(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key := streams.KeyFor(f.prefix, "tenants", "users", 2)
+	f.add(t, key, 10)
+	ctx := context.Background()
+	require.NoError(t, f.rdb.XGroupCreate(ctx, key, group, "0").Err())
+	// "dead" takes every entry and never acknowledges.
+	res, err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "dead", Streams: []string{key, ">"}, Count: 100}).Result()
+	require.NoError(t, err)
+	require.Len(t, res[0].Messages, 10)
+
+	col := &collector{rdb: f.rdb, got: map[string][]consumer.Delivery{}}
+	opt := f.options("rescuer")
+	opt.ClaimMinIdle = 300 * time.Millisecond
+	run(t, f.rdb, opt, col)
+	require.Eventually(t, func() bool { return col.count(key) == 10 }, 10*time.Second, 10*time.Millisecond)
+	for _, d := range col.got[key] {
+		require.True(t, d.Redelivered, "reclaimed entries are marked as redelivered")
+	}
+	p, err := f.rdb.XPending(ctx, key, group).Result()
+	require.NoError(t, err)
+	require.Zero(t, p.Count)
+}
+
+func TestRemovesIdleConsumersWithNothingPending(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key := streams.KeyFor(f.prefix, "tenants", "users", 3)
+	f.add(t, key, 1)
+	ctx := context.Background()
+	require.NoError(t, f.rdb.XGroupCreate(ctx, key, group, "0").Err())
+	require.NoError(t, f.rdb.XGroupCreateConsumer(ctx, key, group, "ghost").Err())
+	// "holder" owns an entry: it must stay however idle it is.
+	require.NoError(t, f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "holder", Streams: []string{key, ">"}, Count: 1}).Err())
+
+	opt := f.options("live")
+	opt.IdleConsumerAfter = 200 * time.Millisecond
+	run(t, f.rdb, opt, consumer.ProcessorFunc(func(context.Context, consumer.Delivery) {}))
+	require.Eventually(t, func() bool {
+		cs, err := f.rdb.XInfoConsumers(ctx, key, group).Result()
+		if err != nil {
+			return false
+		}
+		names := map[string]bool{}
+		for _, c := range cs {
+			names[c.Name] = true
+		}
+		return !names["ghost"] && names["holder"] && names["live"]
+	}, 10*time.Second, 50*time.Millisecond)
+}
+
+func TestNewRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	good := consumer.Options{Prefix: "p", Group: "g", Consumer: "c", Subscriptions: []string{"admin:*"},
+		Concurrency: 1, BatchSize: 1, Block: time.Second, ClaimMinIdle: time.Second, ClaimInterval: time.Second}
+	cases := map[string]func(*consumer.Options){
+		"no subscriptions": func(o *consumer.Options) { o.Subscriptions = nil },
+		"bad subscription": func(o *consumer.Options) { o.Subscriptions = []string{"nocolon"} },
+		"zero concurrency": func(o *consumer.Options) { o.Concurrency = 0 },
+		"zero batch":       func(o *consumer.Options) { o.BatchSize = 0 },
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			o := good
+			mutate(&o)
+			_, err := consumer.New(nil, o, consumer.ProcessorFunc(func(context.Context, consumer.Delivery) {}))
+			require.Error(t, err)
+		})
+	}
+	_, err := consumer.New(nil, good, consumer.ProcessorFunc(func(context.Context, consumer.Delivery) {}))
+	require.NoError(t, err)
+}

@@ -1,0 +1,132 @@
+package publisher
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/internal/store"
+	"github.com/neo-events/neo-events/internal/streams"
+	tu "github.com/neo-events/neo-events/internal/testutil"
+)
+
+// The benchmarks report events/s for the three costs of publishing:
+// XADD alone, and Publish (COPY + outbox + XADD) from one caller and from
+// 64 concurrent callers. COPY alone is BenchmarkInsertEventsCOPY in
+// internal/store. Run them with `make bench`.
+
+func benchEnv(b *testing.B) (*pgxpool.Pool, *redis.Client, string, string) {
+	b.Helper()
+	if testing.Short() {
+		b.Skip("needs PostgreSQL and Redis")
+	}
+	ctx := context.Background()
+	pool := tu.NewPool(b, tu.NewDatabase(b))
+	if _, err := store.Migrate(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+	schema, err := store.CreateTenant(ctx, pool, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb, prefix := tu.NewRedis(b)
+	return pool, rdb, prefix, schema
+}
+
+func benchEvents(b *testing.B, schema string, n int) []*event.Event {
+	b.Helper()
+	data := json.RawMessage(`{"email":"someone@example.com","plan":"pro","seats":12}`)
+	evs := make([]*event.Event, n)
+	for i := range evs {
+		e, err := event.New(schema, "users.created", "user", uuid.New(), data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.CorrelationID = uuid.New()
+		e.SourceService = "bench"
+		evs[i] = e
+	}
+	return evs
+}
+
+func reportRate(b *testing.B, events int, took time.Duration) {
+	b.ReportMetric(float64(events)/took.Seconds(), "events/s")
+}
+
+func BenchmarkXADDPipelined(b *testing.B) {
+	_, rdb, prefix, schema := benchEnv(b)
+	const batch = 1000
+	evs := benchEvents(b, schema, batch)
+	for _, e := range evs {
+		e.QueueName = streams.Key(prefix, e, DefaultPartitions)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := addToStreams(ctx, rdb, prefix, false, evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, b.N*batch, time.Since(start))
+}
+
+func BenchmarkPublishSingleCaller(b *testing.B) {
+	pool, rdb, prefix, schema := benchEnv(b)
+	p, err := New(pool, rdb, Options{Prefix: prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	evs := benchEvents(b, schema, b.N)
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if err := p.Publish(ctx, schema, evs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, b.N, time.Since(start))
+}
+
+func BenchmarkPublish64Callers(b *testing.B) {
+	pool, rdb, prefix, schema := benchEnv(b)
+	p, err := New(pool, rdb, Options{Prefix: prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	evs := benchEvents(b, schema, b.N)
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for c := 0; c < 64; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				if err := p.Publish(ctx, schema, evs[i]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	reportRate(b, b.N, time.Since(start))
+}
