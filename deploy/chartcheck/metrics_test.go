@@ -298,6 +298,7 @@ func TestDashboardFile(t *testing.T) {
 // rendered rule group.
 func TestAlertRules(t *testing.T) {
 	promtool, lookErr := exec.LookPath("promtool")
+	anchors := readmeAnchors(t)
 	for _, r := range renderAll(t) {
 		for _, pr := range only[*PrometheusRule](r.objs) {
 			t.Run(r.set.name, func(t *testing.T) {
@@ -309,6 +310,8 @@ func TestAlertRules(t *testing.T) {
 						require.NotEmpty(t, rule.Labels["severity"], rule.Alert)
 						require.NotEmpty(t, rule.Annotations["runbook_url"], rule.Alert)
 						require.NotEmpty(t, rule.Annotations["summary"], rule.Alert)
+						_, anchor, _ := strings.Cut(rule.Annotations["runbook_url"], "#")
+						require.True(t, anchors[anchor], "%s: runbook anchor #%s is not a heading of deploy/README.md", rule.Alert, anchor)
 						alerts[rule.Alert] = true
 					}
 				}
@@ -330,4 +333,22 @@ func TestAlertRules(t *testing.T) {
 			})
 		}
 	}
+}
+
+// readmeAnchors returns the GitHub anchors of deploy/README.md's headings,
+// so every alert's runbook_url lands on its section.
+func readmeAnchors(t *testing.T) map[string]bool {
+	t.Helper()
+	body, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	anchors := map[string]bool{}
+	drop := regexp.MustCompile(`[^a-z0-9 _-]`)
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			continue
+		}
+		title := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+		anchors[strings.ReplaceAll(drop.ReplaceAllString(title, ""), " ", "-")] = true
+	}
+	return anchors
 }
