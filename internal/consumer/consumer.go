@@ -60,7 +60,7 @@ type Options struct {
 	ClaimMinIdle  time.Duration
 	ClaimInterval time.Duration
 	// Refresh is how often the registry set is re-read for new streams.
-	// Defaults to 5s.
+	// Defaults to 1s.
 	Refresh time.Duration
 	// IdleConsumerAfter removes other consumers idle this long with nothing
 	// pending. Defaults to max(10 × ClaimMinIdle, 10m).
@@ -89,7 +89,7 @@ type Consumer struct {
 // New returns a Consumer; Run starts it.
 func New(rdb redis.UniversalClient, opt Options, proc Processor) (*Consumer, error) {
 	if opt.Refresh <= 0 {
-		opt.Refresh = 5 * time.Second
+		opt.Refresh = time.Second
 	}
 	if opt.IdleConsumerAfter <= 0 {
 		opt.IdleConsumerAfter = max(10*opt.ClaimMinIdle, 10*time.Minute)

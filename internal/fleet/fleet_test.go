@@ -325,17 +325,23 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 	code, _ := get("/healthz")
 	require.Equal(t, http.StatusOK, code)
 	require.Eventually(t, func() bool { c, _ := get("/readyz"); return c == http.StatusOK }, 5*time.Second, 50*time.Millisecond)
-	var body string
-	require.Eventually(t, func() bool {
-		_, body = get("/metrics")
-		return strings.Contains(body, `neo_events_worker_group_backlog{group="g"} 0`)
-	}, 5*time.Second, 100*time.Millisecond)
-	for _, want := range []string{
+	wants := []string{
+		`neo_events_worker_group_backlog{group="g"} 0`,
 		`neo_events_worker_events_total{event_type="users.created",group="g",outcome="success"} 1`,
 		`neo_events_worker_action_executions_total{action="ok",group="g",outcome="success"} 1`,
 		`neo_events_worker_end_to_end_latency_seconds_count{group="g"} 1`,
 		`neo_events_stream_lag{group="g",stream=`,
-	} {
-		require.Contains(t, body, want)
+		`neo_events_stream_pending{group="g",stream=`,
+		`neo_events_dlq_length{group="g"} 0`,
 	}
+	var body string
+	require.Eventually(t, func() bool {
+		_, body = get("/metrics")
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 100*time.Millisecond, "metrics missing from:\n%s", body)
 }
