@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/internal/streams"
+)
+
+// eventTypes spread the load over two categories, so two sets of streams.
+var eventTypes = []string{"users.created", "orders.placed"}
+
+// generator makes the bench's events: valid, with a padded payload and
+// created_at set to the intended send time, so the workers' created →
+// done latency includes any time the event waited to be sent.
+type generator struct {
+	schemas []string
+	payload json.RawMessage
+}
+
+func newGenerator(schemas []string, payloadBytes int) *generator {
+	const head = `{"bench":true,"pad":""}`
+	pad := strings.Repeat("x", max(payloadBytes-len(head), 0))
+	return &generator{schemas: schemas, payload: json.RawMessage(`{"bench":true,"pad":"` + pad + `"}`)}
+}
+
+func (g *generator) schema(slot int64) string { return g.schemas[slot%int64(len(g.schemas))] }
+
+func (g *generator) make(slot int64, schema string, intended time.Time) (*event.Event, error) {
+	e, err := event.New(schema, eventTypes[slot%int64(len(eventTypes))], "user", uuid.New(), g.payload)
+	if err != nil {
+		return nil, fmt.Errorf("make event: %w", err)
+	}
+	e.CreatedAt = event.Normalize(intended)
+	e.UpdatedAt, e.ScheduledAt = e.CreatedAt, e.CreatedAt
+	return e, nil
+}
+
+// sink delivers one batch of one schema's events.
+type sink func(ctx context.Context, schema string, evs []*event.Event) error
+
+// load is what the driver measured.
+type load struct {
+	published atomic.Int64
+	errors    atomic.Int64
+	latency   Histogram
+	start     time.Time
+	end       time.Time
+	firstErr  atomic.Value // error
+}
+
+func (l *load) elapsed() time.Duration { return l.end.Sub(l.start) }
+
+// drive runs cfg.Publishers goroutines that claim slots, wait for their
+// intended send time (open loop) and hand each batch to send, until
+// cfg.Events slots are taken or cfg.Duration has passed.
+func drive(ctx context.Context, cfg Config, gen *generator, send sink, l *load) {
+	l.start = time.Now()
+	deadline := l.start.Add(cfg.Duration)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for p := 0; p < cfg.Publishers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				slot := next.Add(int64(cfg.Batch)) - int64(cfg.Batch)
+				n, intended, ok := claim(cfg, l.start, deadline, slot)
+				if !ok {
+					return
+				}
+				if !sleepUntil(ctx, intended) {
+					return
+				}
+				l.send(ctx, cfg, gen, send, slot, n, intended)
+			}
+		}()
+	}
+	wg.Wait()
+	l.end = time.Now()
+}
+
+// claim says how many events slot starts and when the batch is due: the
+// intended time of its last event (open loop), or now (closed loop).
+func claim(cfg Config, start, deadline time.Time, slot int64) (int, time.Time, bool) {
+	n := int64(cfg.Batch)
+	if cfg.Events > 0 {
+		if slot >= int64(cfg.Events) {
+			return 0, time.Time{}, false
+		}
+		n = min(n, int64(cfg.Events)-slot)
+	}
+	if cfg.Rate <= 0 {
+		now := time.Now()
+		return int(n), now, cfg.Events > 0 || now.Before(deadline)
+	}
+	due := start.Add(time.Duration(float64(slot+n-1) / cfg.Rate * float64(time.Second)))
+	return int(n), due, cfg.Events > 0 || due.Before(deadline)
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (l *load) send(ctx context.Context, cfg Config, gen *generator, send sink, slot int64, n int, due time.Time) {
+	schema := gen.schema(slot)
+	evs := make([]*event.Event, n)
+	intended := make([]time.Time, n)
+	for i := range evs {
+		intended[i] = due
+		if cfg.Rate > 0 {
+			intended[i] = l.start.Add(time.Duration(float64(slot+int64(i)) / cfg.Rate * float64(time.Second)))
+		}
+		e, err := gen.make(slot+int64(i), schema, intended[i])
+		if err != nil {
+			l.fail(int64(n), err)
+			return
+		}
+		evs[i] = e
+	}
+	if err := send(ctx, schema, evs); err != nil {
+		l.fail(int64(n), err)
+		return
+	}
+	done := time.Now()
+	for _, t := range intended {
+		l.latency.Record(done.Sub(t))
+	}
+	l.published.Add(int64(n))
+}
+
+func (l *load) fail(n int64, err error) {
+	l.errors.Add(n)
+	l.firstErr.CompareAndSwap(nil, err)
+}
+
+// xadder puts events on their streams the way the publisher does (same
+// keys, same entry encoding, one pipeline, registry SADD), without
+// Postgres. publisher's own pipeline function is unexported, hence this
+// twin; it uses the same exported building blocks.
+type xadder struct {
+	rdb        *redis.Client
+	prefix     string
+	partitions int
+}
+
+func (x xadder) add(ctx context.Context, evs []*event.Event) error {
+	pipe := x.rdb.Pipeline()
+	seen := make(map[string]struct{}, 16)
+	keys := make([]any, 0, 16)
+	for _, e := range evs {
+		if e.PartitionKey == "" {
+			e.PartitionKey = e.AggregateID.String()
+		}
+		e.QueueName = streams.Key(x.prefix, e, x.partitions)
+		fields, err := e.AppendEntry(make([]string, 0, 2*len(event.EntryFields)))
+		if err != nil {
+			return fmt.Errorf("encode event %s: %w", e.ID, err)
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: e.QueueName, Values: fields})
+		if _, ok := seen[e.QueueName]; !ok {
+			seen[e.QueueName] = struct{}{}
+			keys = append(keys, e.QueueName)
+		}
+	}
+	pipe.SAdd(ctx, streams.Registry(x.prefix), keys...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("xadd pipeline: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+)
+
+// counters are read once a second for the progress line.
+type counters struct {
+	published func() int64
+	processed func() int64 // nil when no workers run
+	errors    func() int64
+	backlog   func(context.Context) (int64, error)
+}
+
+// progress prints one line a second to w until ctx ends, and tracks the
+// peak RSS meanwhile.
+func progress(ctx context.Context, w io.Writer, c counters, rss *RSS) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	start := time.Now()
+	var lastPub, lastProc int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			rss.Max = max(rss.Max, rssMiB())
+			if w == nil {
+				continue
+			}
+			pub := c.published()
+			line := fmt.Sprintf("[%5.1fs] published %d (%d/s)", now.Sub(start).Seconds(), pub, pub-lastPub)
+			lastPub = pub
+			if c.processed != nil {
+				proc := c.processed()
+				line += fmt.Sprintf("  processed %d (%d/s)", proc, proc-lastProc)
+				lastProc = proc
+			}
+			if c.backlog != nil {
+				if b, err := c.backlog(ctx); err == nil {
+					line += fmt.Sprintf("  backlog %d", b)
+				}
+			}
+			line += fmt.Sprintf("  errors %d  rss %.0fMiB", c.errors(), rssMiB())
+			fmt.Fprintln(w, line)
+		}
+	}
+}

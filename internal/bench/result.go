@@ -1,0 +1,130 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is the JSON object of DESIGN §6, plus what an operator needs to
+// judge it.
+type Result struct {
+	Mode            Mode        `json:"mode"`
+	Config          Config      `json:"config"`
+	Published       int64       `json:"published"`
+	PublishedPerSec float64     `json:"published_per_sec"`
+	Processed       int64       `json:"processed"`
+	ProcessedPerSec float64     `json:"processed_per_sec"`
+	Lost            int64       `json:"lost"`
+	Duplicates      int64       `json:"duplicates"`
+	Errors          int64       `json:"errors"`
+	PublishLatency  Percentiles `json:"publish_latency_ms"`
+	EndToEndLatency Percentiles `json:"end_to_end_latency_ms"`
+	// Verification details: what the checks counted.
+	Verify Verification `json:"verification"`
+	// Baseline holds the raw ceilings (rows or entries per second) and
+	// Ratios this run's throughput divided by the relevant ceiling.
+	Baseline map[string]float64 `json:"baseline,omitempty"`
+	Ratios   map[string]float64 `json:"baseline_ratios,omitempty"`
+	// LoadSeconds is the load phase; DrainSeconds the time workers needed
+	// to finish (worker, e2e).
+	LoadSeconds  float64 `json:"load_seconds"`
+	DrainSeconds float64 `json:"drain_seconds,omitempty"`
+	// RSS of the bench process (workers included) in MiB.
+	RSS      RSS    `json:"rss_mib"`
+	Database string `json:"database"`
+	Prefix   string `json:"prefix"`
+	OK       bool   `json:"ok"`
+	Failure  string `json:"failure,omitempty"`
+}
+
+// Verification is what the post-run checks found.
+type Verification struct {
+	Checked bool `json:"checked"`
+	// Rows in the events tables and entries in the streams.
+	Rows    int64 `json:"rows"`
+	Entries int64 `json:"entries"`
+	// Completed events and completed (event, action) pairs.
+	Completed         int64 `json:"completed"`
+	MissingExecutions int64 `json:"missing_executions"`
+	// Backlog of the bench's group (lag + pending) after the drain.
+	Backlog int64 `json:"backlog"`
+}
+
+// RSS samples the resident set size of the process.
+type RSS struct {
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+	Max   float64 `json:"max"`
+}
+
+// WriteJSON writes r as exactly one JSON object and a newline.
+func (r *Result) WriteJSON(w io.Writer) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// WriteTable writes the human summary.
+func (r *Result) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
+	c := r.Config
+	row("mode", "%s", r.Mode)
+	row("config", "publishers=%d batch=%d workers=%d tenants=%d partitions=%d payload=%dB actions/event=%d update_status=%v rate=%s",
+		c.Publishers, c.Batch, c.Workers, c.Tenants, c.Partitions, c.PayloadBytes, c.ActionsPerEvent, c.UpdateStatus, rateText(c.Rate))
+	row("published", "%d (%.0f/s over %.2fs)", r.Published, r.PublishedPerSec, r.LoadSeconds)
+	if r.Mode == ModeWorker || r.Mode == ModeE2E {
+		row("processed", "%d (%.0f/s, drain %.2fs)", r.Processed, r.ProcessedPerSec, r.DrainSeconds)
+	}
+	row("publish latency ms", "p50 %.2f  p95 %.2f  p99 %.2f", r.PublishLatency.P50, r.PublishLatency.P95, r.PublishLatency.P99)
+	if r.Mode == ModeE2E {
+		row("end-to-end ms", "p50 %.2f  p95 %.2f  p99 %.2f", r.EndToEndLatency.P50, r.EndToEndLatency.P95, r.EndToEndLatency.P99)
+	}
+	row("lost / duplicates / errors", "%d / %d / %d", r.Lost, r.Duplicates, r.Errors)
+	v := r.Verify
+	row("verification", "rows=%d entries=%d completed=%d missing_executions=%d backlog=%d",
+		v.Rows, v.Entries, v.Completed, v.MissingExecutions, v.Backlog)
+	for _, k := range sortedKeys(r.Baseline) {
+		row("baseline "+k, "%.0f/s", r.Baseline[k])
+	}
+	for _, k := range sortedKeys(r.Ratios) {
+		row("ratio "+k, "%.2f", r.Ratios[k])
+	}
+	row("rss MiB", "start %.0f  end %.0f  max %.0f", r.RSS.Start, r.RSS.End, r.RSS.Max)
+	verdict := "OK"
+	if !r.OK {
+		verdict = "FAILED: " + r.Failure
+	}
+	row("result", "%s", verdict)
+	return tw.Flush()
+}
+
+func rateText(r float64) string {
+	if r == 0 {
+		return "max"
+	}
+	return fmt.Sprintf("%.0f/s", r)
+}
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func perSec(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
