@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/internal/config"
 	"github.com/neo-events/neo-events/internal/dlq"
 	"github.com/neo-events/neo-events/internal/store"
 	"github.com/neo-events/neo-events/internal/streams"
@@ -344,4 +345,26 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 		}
 		return true
 	}, 5*time.Second, 100*time.Millisecond, "metrics missing from:\n%s", body)
+}
+
+// TestConfigBoundHandler binds a handler in config (no `actions` row by
+// hand): its executions are recorded against the managed row neo-events
+// keeps for the binding.
+func TestConfigBoundHandler(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "acme")
+	cfg := w.config("w1")
+	cfg.Handlers = []config.HandlerConfig{{Match: "users.*", Handler: "ok"}}
+	w.startWorker(cfg, nil)
+	evs := []*event.Event{w.newEvent(event.AdminSchema, "users.created"), w.newEvent(w.tenants[0], "users.updated"),
+		w.newEvent(w.tenants[0], "orders.paid")}
+	w.publish(evs...)
+	rows := w.waitFinal(evs, 30*time.Second)
+	for _, e := range evs {
+		require.Equal(t, event.StatusCompleted, rows[e.ID].Status)
+	}
+	require.Len(t, w.executions(evs[0]), 1)
+	require.Len(t, w.executions(evs[1]), 1)
+	require.Empty(t, w.executions(evs[2]), "orders.paid does not match users.*")
+	require.Equal(t, 1, w.calls.get("ok", evs[1].ID))
 }
