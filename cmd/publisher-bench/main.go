@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/neo-events/neo-events/internal/bench"
@@ -55,7 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (bench.Config, options, error) 
 	fs.DurationVar(&c.Duration, "duration", bench.DefaultDuration, "length of the load phase (ignored with --events)")
 	fs.IntVar(&c.Events, "events", 0, "stop after this many events (worker mode: the pre-filled backlog, default 100000)")
 	fs.Float64Var(&c.Rate, "rate", 0, "offered events per second, open loop (0: as fast as possible)")
-	fs.IntVar(&c.Publishers, "publishers", bench.DefaultPublishers, "concurrent publishing goroutines")
+	fs.IntVar(&c.Publishers, "publishers", 0, "concurrent publishing goroutines (default 256; 8 pipelines for redis-only)")
 	fs.IntVar(&c.Batch, "batch", 0, "events per Publish call (default 1; 256 for redis-only and worker pre-fill)")
 	fs.IntVar(&c.Workers, "workers", bench.DefaultWorkers, "in-process workers (worker, e2e)")
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "worker.concurrency of each worker (default: the config default)")
@@ -75,12 +76,15 @@ func parseFlags(args []string, stderr io.Writer) (bench.Config, options, error) 
 	fs.BoolVar(&o.json, "json", false, "print exactly one JSON object on stdout instead of the table")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (publisher and workers) to this file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
+	// The flag package stops at the first non-flag, so a leading mode
+	// ("publisher-bench e2e --rate 1000") is taken off first.
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		*mode, args = args[0], args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, o, err
 	}
-	if *mode == "" && fs.NArg() > 0 {
-		*mode = fs.Arg(0)
-	} else if fs.NArg() > 0 {
+	if fs.NArg() > 0 {
 		return c, o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	c.Mode = bench.Mode(*mode)

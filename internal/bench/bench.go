@@ -42,6 +42,7 @@ var Modes = []Mode{ModePublish, ModeRedisOnly, ModeWorker, ModeE2E}
 const (
 	DefaultDuration        = 10 * time.Second
 	DefaultPublishers      = 256
+	DefaultRedisPublishers = 8
 	DefaultWorkers         = 2
 	DefaultTenants         = 1
 	DefaultPartitions      = 8
@@ -76,7 +77,9 @@ type Config struct {
 	// Rate offers this many events per second (open loop: latency counts
 	// from each event's intended send time). 0 means as fast as possible.
 	Rate float64 `json:"rate"`
-	// Publishers is the number of concurrent publishing goroutines. Defaults to 256.
+	// Publishers is the number of concurrent publishing goroutines.
+	// Defaults to 256 (one event per call, like API requests), or 8 in
+	// redis-only mode, whose calls are whole pipelines.
 	Publishers int `json:"publishers"`
 	// Batch is the events per Publish call (per pipeline in redis-only).
 	// Defaults to 1 (publish, e2e) or 256 (redis-only, worker pre-fill).
@@ -135,6 +138,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Publishers <= 0 {
 		c.Publishers = DefaultPublishers
+		if c.Mode == ModeRedisOnly {
+			c.Publishers = DefaultRedisPublishers
+		}
 	}
 	if c.Batch <= 0 {
 		c.Batch = 1
