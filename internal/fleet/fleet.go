@@ -152,6 +152,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	relay, err := publisher.New(pool, rdb, publisher.Options{
 		Prefix: cfg.Streams.Prefix, Partitions: cfg.Streams.Partitions, Logger: w.log,
+		Registerer: w.reg, // neo_events_outbox_relayed_total on the worker's /metrics
 	})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -345,6 +346,18 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 		}
 		return true
 	}, 5*time.Second, 100*time.Millisecond, "metrics missing from:\n%s", body)
+	require.Contains(t, body, "neo_events_outbox_relayed_total 0", "the relay's counter is on the worker's /metrics")
+
+	// DESIGN §5: promtool finds nothing to complain about.
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = strings.NewReader(body)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "promtool check metrics:\n%s", out)
+		require.Empty(t, strings.TrimSpace(string(out)), "promtool check metrics complains")
+	} else {
+		t.Log("promtool not installed; skipped promtool check metrics")
+	}
 }
 
 // TestConfigBoundHandler binds a handler in config (no `actions` row by
