@@ -328,3 +328,28 @@ func TestPublishAfterClose(t *testing.T) {
 	err = p.Publish(context.Background(), e.tenants[0], newEvent(t, e.tenants[0], "users.created"))
 	require.True(t, errors.Is(err, publisher.ErrClosed))
 }
+
+func TestPublishNotifies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := tu.Context(t)
+	sub := e.rdb.Subscribe(ctx, streams.Notifications(e.prefix))
+	defer sub.Close()
+	_, err := sub.Receive(ctx) // subscription confirmed
+	require.NoError(t, err)
+
+	p, err := publisher.New(e.pool, e.rdb, publisher.Options{Prefix: e.prefix, Notify: true})
+	require.NoError(t, err)
+	defer p.Close()
+	ev := newEvent(t, e.tenants[0], "users.created")
+	require.NoError(t, p.Publish(ctx, ev.Schema, ev))
+
+	msg, err := sub.ReceiveMessage(ctx)
+	require.NoError(t, err)
+	var got map[string]string
+	require.NoError(t, json.Unmarshal([]byte(msg.Payload), &got))
+	require.Equal(t, map[string]string{
+		"id": ev.ID.String(), "event_type": "users.created", "schema": ev.Schema,
+		"created_at": event.FormatTime(ev.CreatedAt),
+	}, got)
+}
