@@ -43,6 +43,7 @@ func main() {
 // options are the flags beyond bench.Config.
 type options struct {
 	json       bool
+	jsonOut    string
 	cpuProfile string
 	quiet      bool
 }
@@ -74,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (bench.Config, options, error) 
 	fs.BoolVar(&c.Keep, "keep", false, "keep the database and the Redis keys afterwards")
 	fs.IntVar(&c.InjectLost, "inject-lost", 0, "record this many events as published that never reach a stream (checks the checker)")
 	fs.BoolVar(&o.json, "json", false, "print exactly one JSON object on stdout instead of the table")
+	fs.StringVar(&o.jsonOut, "json-out", "", "also write the JSON object to this file (the table still goes to stdout)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (publisher and workers) to this file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
 	// The flag package stops at the first non-flag, so a leading mode
@@ -120,7 +122,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	res, err := bench.Run(ctx, cfg)
 	if res != nil {
-		if perr := printResult(res, o.json, stdout); perr != nil {
+		perr := printResult(res, o.json, stdout)
+		if perr == nil && o.jsonOut != "" {
+			perr = writeJSONFile(res, o.jsonOut)
+		}
+		if perr != nil {
 			fmt.Fprintf(stderr, "publisher-bench: %v\n", perr)
 			return exitInternal
 		}
@@ -142,6 +148,18 @@ func printResult(res *bench.Result, asJSON bool, w io.Writer) error {
 		return res.WriteJSON(w)
 	}
 	return res.WriteTable(w)
+}
+
+func writeJSONFile(res *bench.Result, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("json-out: %w", err)
+	}
+	if err := res.WriteJSON(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("json-out: %w", err)
+	}
+	return f.Close()
 }
 
 func startProfile(path string) (func(), error) {
