@@ -26,6 +26,7 @@ import (
 	"github.com/neo-events/neo-events/handler"
 	"github.com/neo-events/neo-events/internal/builtin"
 	"github.com/neo-events/neo-events/internal/config"
+	"github.com/neo-events/neo-events/internal/demo"
 	"github.com/neo-events/neo-events/internal/fleet"
 	"github.com/neo-events/neo-events/internal/logging"
 )
@@ -49,6 +50,7 @@ func Run(ctx context.Context, args []string, reg *handler.Registry, stderr io.Wr
 	fs.String("http.addr", config.DefaultHTTPAddr, "address for /metrics, /healthz and /readyz")
 	fs.String("log.level", config.DefaultLogLevel, "debug, info, warn or error")
 	fs.String("log.format", config.DefaultLogFormat, "json or console")
+	demoHandlers := fs.Bool("demo-handlers", false, "also register the demo handlers demo_flaky and demo_fail (for make demo only)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: worker [--config FILE] [flags]\n\nProcesses neo-events streams as one member of a consumer group.\n\n")
 		fs.PrintDefaults()
@@ -78,6 +80,12 @@ func Run(ctx context.Context, args []string, reg *handler.Registry, stderr io.Wr
 	if err := builtin.Register(reg); err != nil {
 		fmt.Fprintf(stderr, "worker: %v\n", err)
 		return 2
+	}
+	if *demoHandlers {
+		if err := demo.Register(reg); err != nil {
+			fmt.Fprintf(stderr, "worker: %v\n", err)
+			return 2
+		}
 	}
 	w, err := fleet.New(cfg, fleet.Options{Registry: reg, Logger: log})
 	if err != nil {
