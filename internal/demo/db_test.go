@@ -218,6 +218,15 @@ func TestSummaryQueries(t *testing.T) {
 		{Schema: "tenant_acme", Rows: 10, Completed: 10, Executions: 10},
 		{Schema: "tenant_globex"},
 	}, stats)
+	unhealthy, err := demo.UnhealthyActions(ctx, pool, demo.Schemas())
+	require.NoError(t, err)
+	require.Empty(t, unhealthy)
+	_, err = pool.Exec(ctx, `UPDATE tenant_acme.actions SET is_healthy = false WHERE name = $1`, demo.ActionFlaky)
+	require.NoError(t, err)
+	unhealthy, err = demo.UnhealthyActions(ctx, pool, demo.Schemas())
+	require.NoError(t, err)
+	require.Equal(t, []string{"tenant_acme/" + demo.ActionFlaky}, unhealthy)
+
 	_, err = demo.CountSchema(ctx, pool, `admin"; DROP TABLE x; --`)
 	require.ErrorIs(t, err, event.ErrInvalidSchema)
 }

@@ -52,8 +52,11 @@ type Summary struct {
 	Progress Progress
 	// Unfinished are examples of events that are not final.
 	Unfinished []string
-	Schemas    []SchemaStats
-	Streams    []streaminfo.StreamInfo
+	// Unhealthy are the actions whose circuit breaker is open, when
+	// events are not final ("<schema>/<name>").
+	Unhealthy []string
+	Schemas   []SchemaStats
+	Streams   []streaminfo.StreamInfo
 	// Backlog is the group's lag plus pending over every stream.
 	Backlog  int64
 	DLQTotal int
@@ -170,6 +173,10 @@ func (s *Summary) writeOutcome(w io.Writer) {
 	_ = tw.Flush()
 	if len(s.Unfinished) > 0 {
 		fmt.Fprintf(w, "\nNot final, for example:\n  %s\n", strings.Join(s.Unfinished, "\n  "))
+	}
+	if len(s.Unhealthy) > 0 {
+		fmt.Fprintf(w, "\nActions with an open circuit breaker (calls deferred by the cooldown; see the worker logs):\n  %s\n",
+			strings.Join(s.Unhealthy, "\n  "))
 	}
 }
 

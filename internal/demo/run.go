@@ -151,8 +151,12 @@ func (s *Summary) collect(ctx context.Context, opt RunOptions, bySchema map[stri
 	if s.DLQTotal, s.DLQ, err = CountDLQ(ctx, opt.Redis, opt.Prefix, opt.Group); err != nil {
 		return err
 	}
-	if !s.Progress.Done() {
-		s.Unfinished, err = NotFinal(ctx, opt.Pool, bySchema, 5)
+	if s.Progress.Done() {
+		return nil
 	}
+	if s.Unhealthy, err = UnhealthyActions(ctx, opt.Pool, Schemas()); err != nil {
+		return err
+	}
+	s.Unfinished, err = NotFinal(ctx, opt.Pool, bySchema, 5)
 	return err
 }

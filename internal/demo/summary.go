@@ -206,3 +206,28 @@ var (
 	// ErrInvalidSignature: the receiver got a request it could not verify.
 	ErrInvalidSignature = errors.New("demo: webhook signature invalid")
 )
+
+// UnhealthyActions lists the actions a worker marked unhealthy (its circuit
+// breaker opened and has not closed since), as "<schema>/<name>": the usual
+// reason events stop making progress.
+func UnhealthyActions(ctx context.Context, db store.DB, schemas []string) ([]string, error) {
+	var out []string
+	for _, schema := range schemas {
+		if err := event.ValidateSchema(schema); err != nil {
+			return out, fmt.Errorf("demo: %w", err)
+		}
+		rows, err := db.Query(ctx, fmt.Sprintf(`SELECT name FROM %s.actions WHERE is_healthy = false ORDER BY name`,
+			event.QuoteIdent(schema)))
+		if err != nil {
+			return out, fmt.Errorf("demo: action health in %s: %w", schema, err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return out, fmt.Errorf("demo: action health in %s: %w", schema, err)
+		}
+		for _, n := range names {
+			out = append(out, schema+"/"+n)
+		}
+	}
+	return out, nil
+}
