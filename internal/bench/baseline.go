@@ -30,7 +30,8 @@ const (
 	baselineCopyBatch   = 2000
 	baselineUpdateBatch = 1000
 	baselinePipe        = 1000
-	baselineConc        = 2
+	baselineConc        = 2 // Postgres probes: the publisher's flushers
+	baselineRedisConc   = 8 // Redis probes: enough pipelines to saturate one Redis
 	baselineStreams     = 8
 )
 
@@ -154,7 +155,7 @@ func (e *env) probeXAdd(ctx context.Context, _ string, evs []*event.Event) error
 	for i, ev := range evs {
 		idx[ev] = i
 	}
-	return chunks(ctx, evs, baselinePipe, baselineConc, func(ctx context.Context, b []*event.Event) error {
+	return chunks(ctx, evs, baselinePipe, baselineRedisConc, func(ctx context.Context, b []*event.Event) error {
 		pipe := e.rdb.Pipeline()
 		for _, ev := range b {
 			i := idx[ev]
@@ -178,7 +179,7 @@ func (e *env) probeReadAck(ctx context.Context, _ string, evs []*event.Event) er
 		streams = append(streams, ">")
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	for c := 0; c < baselineConc; c++ {
+	for c := 0; c < baselineRedisConc; c++ {
 		g.Go(func() error { return e.readAck(ctx, streams, "c"+strconv.Itoa(c)) })
 	}
 	return g.Wait()
