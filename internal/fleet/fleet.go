@@ -52,6 +52,10 @@ type Options struct {
 	Metrics *prometheus.Registry
 	// StatsInterval is how often stream statistics are refreshed. Defaults to 5s.
 	StatsInterval time.Duration
+	// BreakerThreshold and BreakerCooldown tune the per-action circuit
+	// breakers; zero takes dispatch's defaults (5 failures in a row, 30s).
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
 }
 
 // Worker is one fleet member.
@@ -126,6 +130,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		Registry: w.opt.Registry, Bindings: cfg.Handlers,
 		Limiter: ratelimit.New(rdb, cfg.Streams.Prefix), Health: dispatch.NewPGHealth(pool),
 		Logger: w.log, Metrics: w.m, Group: cfg.Worker.Group,
+		BreakerThreshold: w.opt.BreakerThreshold, BreakerCooldown: w.opt.BreakerCooldown,
 	})
 	defer disp.Close()
 

@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -28,8 +29,10 @@ type eventState struct {
 	steps []store.StatusUpdate
 }
 
-// buildPlans groups a batch by schema, in first-seen order, keeping the
-// order of each event's status changes.
+// buildPlans groups a batch by schema, keeping the order of each event's
+// status changes. Plans are sorted by schema so that every writer locks
+// rows (action statistics) across schemas in the same order: two workers
+// flushing the same schemas in different orders would deadlock.
 func buildPlans(reqs []*request) []*plan {
 	var plans []*plan
 	bySchema := map[string]*plan{}
@@ -45,6 +48,7 @@ func buildPlans(reqs []*request) []*plan {
 			p.add(u)
 		}
 	}
+	sort.Slice(plans, func(i, j int) bool { return plans[i].schema < plans[j].schema })
 	return plans
 }
 
