@@ -490,10 +490,16 @@ func (p *Processor) statusUpdate(j *job, item *retryItem, final bool, now time.T
 	return up
 }
 
-// apply runs the finalize script through the batcher.
+// apply runs the finalize script through the batcher, by SHA so the
+// script's text is not sent with every event. After a Redis restart the
+// script cache is empty: then it is sent once in full, which reloads it.
 func (p *Processor) apply(ctx context.Context, o *outcome) error {
 	keys, args := o.args()
-	return p.b.do(ctx, func(pipe redis.Pipeliner) { finalize.Eval(ctx, pipe, keys, args...) })
+	err := p.b.do(ctx, func(pipe redis.Pipeliner) { finalize.EvalSha(ctx, pipe, keys, args...) })
+	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+		err = finalize.Eval(ctx, p.rdb, keys, args...).Err()
+	}
+	return err
 }
 
 func errText(r result) string {
