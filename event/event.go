@@ -183,10 +183,10 @@ func (e *Event) Validate() error {
 }
 
 func (e *Event) validateJSON() error {
-	if !isJSONObject(e.Data) || !jsonbOK(e.Data) {
+	if !isJSONObject(e.Data) || !StorableJSON(e.Data) {
 		return fieldErr("event_data", "must be a JSON object PostgreSQL can store (UTF-8, no \\u0000)")
 	}
-	if e.ErrorDetails != nil && (!isJSONObject(e.ErrorDetails) || !jsonbOK(e.ErrorDetails)) {
+	if e.ErrorDetails != nil && (!isJSONObject(e.ErrorDetails) || !StorableJSON(e.ErrorDetails)) {
 		return fieldErr("error_details", "must be a JSON object PostgreSQL can store (UTF-8, no \\u0000)")
 	}
 	if err := e.Metadata.validate(); err != nil {
@@ -242,7 +242,7 @@ func (e *Event) validateText() error {
 		{"partition_key", e.PartitionKey, MaxPartitionKeyLen},
 		{"error_message", e.ErrorMessage, 0},
 	} {
-		if !textOK(f.v) {
+		if !StorableText(f.v) {
 			return fieldErr(f.name, "must be UTF-8 without NUL bytes")
 		}
 		if f.max > 0 && utf8.RuneCountInString(f.v) > f.max {
@@ -252,12 +252,13 @@ func (e *Event) validateText() error {
 	return nil
 }
 
-// textOK reports whether PostgreSQL can store s in a text column.
-func textOK(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+// StorableText reports whether PostgreSQL can store s in a text column:
+// valid UTF-8 without NUL bytes.
+func StorableText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
-// jsonbOK reports whether PostgreSQL can store the valid JSON text b as
-// jsonb, which refuses invalid UTF-8 and the \u0000 escape.
-func jsonbOK(b []byte) bool {
+// StorableJSON reports whether PostgreSQL can store the valid JSON text b
+// as jsonb, which refuses invalid UTF-8 and the \u0000 escape.
+func StorableJSON(b []byte) bool {
 	if !utf8.Valid(b) {
 		return false
 	}

@@ -167,15 +167,15 @@ func (m *Metadata) UnmarshalJSON(b []byte) error {
 // validate checks that PostgreSQL can store the metadata as jsonb.
 func (m Metadata) validate() error {
 	for _, kv := range m.known() {
-		if !textOK(kv.v) {
+		if !StorableText(kv.v) {
 			return fmt.Errorf("%s must be UTF-8 without NUL bytes", kv.k)
 		}
 	}
 	for k, v := range m.Extra {
-		if !textOK(k) {
+		if !StorableText(k) {
 			return fmt.Errorf("key %q must be UTF-8 without NUL bytes", truncate(k))
 		}
-		if !json.Valid(v) || !jsonbOK(v) {
+		if !json.Valid(v) || !StorableJSON(v) {
 			return fmt.Errorf("%q is not JSON PostgreSQL can store (UTF-8, no \\u0000)", truncate(k))
 		}
 	}

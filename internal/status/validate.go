@@ -3,7 +3,6 @@ package status
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -85,9 +84,9 @@ func checkStatus(s *store.StatusUpdate, id uuid.UUID) error {
 		return invalid("event %s: negative processing_duration_ms", id)
 	case s.RetryCount < 0 || s.RetryCount > 1<<30:
 		return invalid("event %s: retry_count %d out of range", id, s.RetryCount)
-	case !textOK(s.ErrorMessage):
+	case !event.StorableText(s.ErrorMessage):
 		return invalid("event %s: error_message must be UTF-8 without NUL bytes", id)
-	case !textOK(s.MessageID) || utf8.RuneCountInString(s.MessageID) > event.MaxMessageIDLen:
+	case !event.StorableText(s.MessageID) || utf8.RuneCountInString(s.MessageID) > event.MaxMessageIDLen:
 		return invalid("event %s: message_id must be UTF-8 text of at most %d characters", id, event.MaxMessageIDLen)
 	case s.ErrorDetails != nil && !jsonObject(s.ErrorDetails):
 		return invalid("event %s: error_details must be a JSON object jsonb can store", id)
@@ -118,25 +117,10 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidUpdate, fmt.Sprintf(format, args...))
 }
 
-func textOK(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
-
-// jsonObject reports whether b is a JSON object jsonb accepts: UTF-8,
-// without the \u0000 escape.
+// jsonObject reports whether b is a JSON object jsonb accepts.
 func jsonObject(b []byte) bool {
 	var m map[string]json.RawMessage
-	if json.Unmarshal(b, &m) != nil || m == nil || !utf8.Valid(b) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' {
-			continue
-		}
-		if i+5 < len(b) && b[i+1] == 'u' && string(b[i+2:i+6]) == "0000" {
-			return false
-		}
-		i++ // skip the escaped character, which may be a backslash
-	}
-	return true
+	return json.Unmarshal(b, &m) == nil && m != nil && event.StorableJSON(b)
 }
 
 func truncate(s string) string {

@@ -397,7 +397,7 @@ func checkExecText(x *Execution) error {
 		{"queue_message_id", x.QueueMessageID, MaxQueueMessageIDLen},
 		{"worker_id", x.WorkerID, MaxWorkerIDLen},
 	} {
-		if !utf8.ValidString(f.v) || strings.IndexByte(f.v, 0) >= 0 {
+		if !event.StorableText(f.v) {
 			return invalidArg("execution %s: %s must be UTF-8 without NUL bytes", x.ID, f.name)
 		}
 		if f.max > 0 && utf8.RuneCountInString(f.v) > f.max {
@@ -411,29 +411,11 @@ func checkExecText(x *Execution) error {
 		{"error_details", x.ErrorDetails}, {"input_data", x.InputData},
 		{"output_data", x.OutputData}, {"execution_context", x.ExecutionContext},
 	} {
-		if len(f.v) > 0 && (!json.Valid(f.v) || !execJSONOK(f.v)) {
+		if len(f.v) > 0 && (!json.Valid(f.v) || !event.StorableJSON(f.v)) {
 			return invalidArg("execution %s: %s is not JSON that jsonb can store", x.ID, f.name)
 		}
 	}
 	return nil
-}
-
-// execJSONOK reports whether valid JSON text b fits jsonb, which refuses
-// invalid UTF-8 and the \u0000 escape.
-func execJSONOK(b []byte) bool {
-	if !utf8.Valid(b) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' {
-			continue
-		}
-		if i+5 < len(b) && b[i+1] == 'u' && string(b[i+2:i+6]) == "0000" {
-			return false
-		}
-		i++
-	}
-	return true
 }
 
 func checkExecutions(xs []Execution) error {
