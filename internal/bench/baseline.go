@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
@@ -131,7 +130,9 @@ func (e *env) probeUpdate(ctx context.Context, schema string, evs []*event.Event
 		    processing_duration_ms = 0
 		WHERE id = ANY($1)`
 	return chunks(ctx, evs, baselineUpdateBatch, baselineConc, func(ctx context.Context, b []*event.Event) error {
-		ids := make([]uuid.UUID, len(b))
+		// [16]byte, not uuid.UUID: pgx encodes uuid.UUID slices through
+		// driver.Valuer after a failed plan (an error built per element).
+		ids := make([][16]byte, len(b))
 		for i, ev := range b {
 			ids[i] = ev.ID
 		}

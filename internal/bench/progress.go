@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// warmup is when the RSS baseline for leak checks is taken.
+const warmup = 30 * time.Second
+
 // counters are read once a second for the progress line.
 type counters struct {
 	published func() int64
@@ -28,6 +31,9 @@ func progress(ctx context.Context, w io.Writer, c counters, rss *RSS) {
 			return
 		case now := <-t.C:
 			rss.Max = max(rss.Max, rssMiB())
+			if rss.Warm == 0 && now.Sub(start) >= warmup {
+				rss.Warm = rssMiB()
+			}
 			if w == nil {
 				continue
 			}

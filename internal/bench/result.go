@@ -57,8 +57,11 @@ type Verification struct {
 // RSS samples the resident set size of the process.
 type RSS struct {
 	Start float64 `json:"start"`
-	End   float64 `json:"end"`
-	Max   float64 `json:"max"`
+	// Warm is sampled 30s into the run (0 for shorter runs): growth from
+	// Warm to End is the leak signal, Start to Warm is warm-up.
+	Warm float64 `json:"warm"`
+	End  float64 `json:"end"`
+	Max  float64 `json:"max"`
 }
 
 // WriteJSON writes r as exactly one JSON object and a newline.
@@ -97,7 +100,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	for _, k := range sortedKeys(r.Ratios) {
 		row("ratio "+k, "%.2f", r.Ratios[k])
 	}
-	row("rss MiB", "start %.0f  end %.0f  max %.0f", r.RSS.Start, r.RSS.End, r.RSS.Max)
+	row("rss MiB", "start %.0f  warm(30s) %.0f  end %.0f  max %.0f", r.RSS.Start, r.RSS.Warm, r.RSS.End, r.RSS.Max)
 	verdict := "OK"
 	if !r.OK {
 		verdict = "FAILED: " + r.Failure
