@@ -82,11 +82,17 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("mode", "%s", r.Mode)
 	row("config", "publishers=%d batch=%d workers=%d tenants=%d partitions=%d payload=%dB actions/event=%d update_status=%v rate=%s",
 		c.Publishers, c.Batch, c.Workers, c.Tenants, c.Partitions, c.PayloadBytes, c.ActionsPerEvent, c.UpdateStatus, rateText(c.Rate))
-	row("published", "%d (%.0f/s over %.2fs)", r.Published, r.PublishedPerSec, r.LoadSeconds)
+	if r.Mode == ModeWorker {
+		row("pre-filled", "%d", r.Published)
+	} else {
+		row("published", "%d (%.0f/s over %.2fs)", r.Published, r.PublishedPerSec, r.LoadSeconds)
+	}
 	if r.Mode == ModeWorker || r.Mode == ModeE2E {
 		row("processed", "%d (%.0f/s, drain %.2fs)", r.Processed, r.ProcessedPerSec, r.DrainSeconds)
 	}
-	row("publish latency ms", "p50 %.2f  p95 %.2f  p99 %.2f", r.PublishLatency.P50, r.PublishLatency.P95, r.PublishLatency.P99)
+	if r.Mode != ModeWorker {
+		row("publish latency ms", "p50 %.2f  p95 %.2f  p99 %.2f", r.PublishLatency.P50, r.PublishLatency.P95, r.PublishLatency.P99)
+	}
 	if r.Mode == ModeE2E {
 		row("end-to-end ms", "p50 %.2f  p95 %.2f  p99 %.2f", r.EndToEndLatency.P50, r.EndToEndLatency.P95, r.EndToEndLatency.P99)
 	}
