@@ -22,7 +22,7 @@ const (
 	DefaultPrefix          = "events"
 	DefaultPartitions      = 8
 	DefaultGroup           = "neo-events-workers"
-	DefaultConcurrency     = 64
+	DefaultConcurrency     = 256
 	DefaultBatchSize       = 256
 	DefaultBlock           = 2 * time.Second
 	DefaultClaimMinIdle    = 60 * time.Second
@@ -89,7 +89,8 @@ type Worker struct {
 	// part, resolved against the `{prefix}:streams` set. Defaults to
 	// ["admin:*", "tenants:*"].
 	Subscriptions []string `mapstructure:"subscriptions"`
-	// Concurrency bounds events in flight in this process. Defaults to 64.
+	// Concurrency bounds events in flight in this process. Defaults to 256;
+	// it also bounds how many status writes one flush can merge.
 	Concurrency int `mapstructure:"concurrency"`
 	// BatchSize is the COUNT of one XREADGROUP or XAUTOCLAIM. Defaults to 256.
 	BatchSize int `mapstructure:"batch_size"`

@@ -5,36 +5,67 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // batcher sends the small Redis writes of many concurrent events (done
-// markers, finalize scripts) in shared pipelines: one round trip for
-// everything queued while the previous pipeline was in flight. Each caller
-// still learns its own commands' result.
+// markers, acknowledgements, finalize scripts) in shared pipelines: one
+// round trip for everything queued while the previous pipeline was in
+// flight. Plain acknowledgements of one pipeline are merged into one XACK
+// per stream and one DEL for their done-markers. Ops run in the order they
+// were queued, so a done-marker queued before its event's acknowledgement
+// is written before it.
 type batcher struct {
-	rdb redis.UniversalClient
-	ops chan *op
-	max int
+	rdb   redis.UniversalClient
+	ops   chan *op
+	max   int
+	group string
+	log   *zap.Logger
 }
 
 type op struct {
-	fill func(pipe redis.Pipeliner)
-	done chan error
+	fill func(pipe redis.Pipeliner) // nil for an ack
+	ack  *ackOp
+	done chan error // nil: nobody waits (best-effort writes)
 }
 
-func newBatcher(rdb redis.UniversalClient, max int) *batcher {
-	return &batcher{rdb: rdb, ops: make(chan *op, 4*max), max: max}
+// ackOp acknowledges one entry and drops its event's done-marker.
+type ackOp struct {
+	stream, id, doneKey string
+}
+
+func newBatcher(rdb redis.UniversalClient, max int, group string, log *zap.Logger) *batcher {
+	return &batcher{rdb: rdb, ops: make(chan *op, 4*max), max: max, group: group, log: log}
 }
 
 // do queues fill's commands and waits for their pipeline. ctx bounds the
 // wait to enter the queue; once sent, the result is awaited, since the
 // caller must know whether its acknowledgement happened.
 func (b *batcher) do(ctx context.Context, fill func(pipe redis.Pipeliner)) error {
-	o := &op{fill: fill, done: make(chan error, 1)}
+	return b.queue(ctx, &op{fill: fill, done: make(chan error, 1)})
+}
+
+// ack acknowledges an entry whose event is final with nothing else to
+// write, and waits for it.
+func (b *batcher) ack(ctx context.Context, stream, id, doneKey string) error {
+	return b.queue(ctx, &op{ack: &ackOp{stream: stream, id: id, doneKey: doneKey}, done: make(chan error, 1)})
+}
+
+// send queues fill's commands without waiting for them: for writes whose
+// loss is tolerated, such as done-markers (a lost marker can only make a
+// crash re-run an action, which at-least-once delivery allows).
+func (b *batcher) send(ctx context.Context, fill func(pipe redis.Pipeliner)) {
+	_ = b.queue(ctx, &op{fill: fill})
+}
+
+func (b *batcher) queue(ctx context.Context, o *op) error {
 	select {
 	case b.ops <- o:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if o.done == nil {
+		return nil
 	}
 	return <-o.done
 }
@@ -71,26 +102,81 @@ func (b *batcher) run(stop <-chan struct{}) {
 
 func (b *batcher) exec(batch []*op) {
 	pipe := b.rdb.Pipeline()
-	bounds := make([]int, len(batch)+1)
-	for i, o := range batch {
-		o.fill(pipe)
-		bounds[i+1] = pipe.Len()
-	}
 	// A background context: results must come back even while shutting
 	// down, or callers would not know whether they acknowledged.
-	cmds, execErr := pipe.Exec(context.Background())
+	ctx := context.Background()
+	bounds := make([]int, len(batch)+1)
+	var acks []*op
 	for i, o := range batch {
-		if len(cmds) < bounds[i+1] {
-			o.done <- fmt.Errorf("redis pipeline: %w", execErr)
+		if o.ack != nil {
+			acks = append(acks, o)
+		} else {
+			o.fill(pipe)
+		}
+		bounds[i+1] = pipe.Len()
+	}
+	ackStart := pipe.Len()
+	ackCmds := b.fillAcks(ctx, pipe, acks)
+	total := pipe.Len()
+	cmds, execErr := pipe.Exec(ctx)
+	if len(cmds) < total && execErr == nil {
+		execErr = fmt.Errorf("redis pipeline returned %d of %d results", len(cmds), total)
+	}
+	for i, o := range batch {
+		if o.ack != nil {
 			continue
 		}
-		var err error
-		for _, c := range cmds[bounds[i]:bounds[i+1]] {
-			if e := c.Err(); e != nil && e != redis.Nil {
-				err = fmt.Errorf("%s: %w", c.Name(), e)
-				break
-			}
+		err := cmdsErr(cmds, bounds[i], bounds[i+1], execErr)
+		if o.done != nil {
+			o.done <- err
+		} else if err != nil {
+			b.log.Warn("best-effort Redis write failed", zap.Error(err))
 		}
-		o.done <- err
 	}
+	for _, o := range acks {
+		o.done <- cmdsErr(cmds, ackStart, ackStart+ackCmds, execErr)
+	}
+}
+
+// fillAcks adds one XACK per stream and one DEL for the done-markers, and
+// returns how many commands it added.
+func (b *batcher) fillAcks(ctx context.Context, pipe redis.Pipeliner, acks []*op) int {
+	if len(acks) == 0 {
+		return 0
+	}
+	byStream := map[string][]string{}
+	var order []string
+	keys := make([]string, 0, len(acks))
+	for _, o := range acks {
+		if _, ok := byStream[o.ack.stream]; !ok {
+			order = append(order, o.ack.stream)
+		}
+		byStream[o.ack.stream] = append(byStream[o.ack.stream], o.ack.id)
+		if o.ack.doneKey != "" {
+			keys = append(keys, o.ack.doneKey)
+		}
+	}
+	for _, s := range order {
+		pipe.XAck(ctx, s, b.group, byStream[s]...)
+	}
+	n := len(order)
+	if len(keys) > 0 {
+		pipe.Unlink(ctx, keys...)
+		n++
+	}
+	return n
+}
+
+// cmdsErr is the first error among cmds[from:to], or execErr when the
+// pipeline did not return them.
+func cmdsErr(cmds []redis.Cmder, from, to int, execErr error) error {
+	if len(cmds) < to {
+		return fmt.Errorf("redis pipeline: %w", execErr)
+	}
+	for _, c := range cmds[from:to] {
+		if e := c.Err(); e != nil && e != redis.Nil {
+			return fmt.Errorf("%s: %w", c.Name(), e)
+		}
+	}
+	return nil
 }

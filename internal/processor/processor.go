@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -80,6 +81,9 @@ type Processor struct {
 	bwg    sync.WaitGroup
 	dlqKey string
 	rKey   string
+
+	policies    sync.Map // policyKey -> retry.Policy
+	policyCount atomic.Int64
 }
 
 // New returns a Processor. pool and w may be nil (worker.update_status
@@ -99,7 +103,7 @@ func New(rdb redis.UniversalClient, pool *pgxpool.Pool, d Dispatcher, w StatusWr
 	}
 	p := &Processor{
 		rdb: rdb, pool: pool, d: d, w: w, opt: opt, log: opt.Logger, m: opt.Metrics,
-		b:      newBatcher(rdb, 512),
+		b:      newBatcher(rdb, 512, opt.Group, opt.Logger),
 		stop:   make(chan struct{}),
 		dlqKey: streams.DLQ(opt.Prefix, opt.Group),
 		rKey:   RetryKey(opt.Prefix, opt.Group),
@@ -123,6 +127,7 @@ type job struct {
 	entryID     string // the entry to acknowledge; "" for a retry (acked when scheduled)
 	redelivered bool
 	redrive     []string // action names a redrive asks to re-run
+	needsMarker bool     // record completed actions in the done-marker
 	item        *retryItem
 	itemRaw     string
 	log         *zap.Logger
@@ -213,6 +218,12 @@ func (p *Processor) run(ctx context.Context, j *job) {
 		j.log.Warn("plan failed; entry left pending for redelivery", zap.Error(err))
 		return
 	}
+	// A done-marker protects completed actions from a re-run when the
+	// worker dies before the acknowledgement. It is needed while the status
+	// write is pending, while other actions of the event still run, and for
+	// events that will wait for a retry. Without status writes, a single
+	// first attempt is acknowledged right after it returns: no marker.
+	j.needsMarker = p.w != nil || len(tasks) > 1 || j.item != nil || len(waiting) > 0
 	results := p.execute(ctx, j, tasks)
 	if ctx.Err() != nil {
 		// Shutting down: what ran is in the done-marker; the rest is
@@ -300,41 +311,73 @@ type result struct {
 // done-marker as soon as it happens.
 func (p *Processor) execute(ctx context.Context, j *job, tasks []task) []result {
 	results := make([]result, len(tasks))
+	if len(tasks) == 1 {
+		// The usual case runs on the event's own goroutine.
+		p.attempt(ctx, j, tasks[0], &results[0])
+		return results
+	}
 	var wg sync.WaitGroup
 	for i := range tasks {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			t := tasks[i]
-			id, _ := event.NewID()
-			log := j.log.With(zap.String(logging.KeyAction, t.action.Name), zap.Int(logging.KeyAttempt, t.attempt))
-			r := p.d.Run(ctx, dispatch.RunRequest{
-				Event: j.ev, Action: t.action, Attempt: t.attempt, ExecutionID: id, Logger: log,
-				MaxAttempts: p.policy(j, t.action).MaxAttempts(),
-			})
-			results[i] = result{Result: r, execID: id}
-			if r.Err == nil && r.Deferred == 0 && !r.UnknownHandler {
-				key := DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID)
-				if err := p.b.do(ctx, func(pipe redis.Pipeliner) { markDone(ctx, pipe, key, []string{t.action.ID.String()}) }); err != nil {
-					log.Warn("could not record completed action in Redis; a crash now could re-run it", zap.Error(err))
-				}
-			}
+			p.attempt(ctx, j, tasks[i], &results[i])
 		}(i)
 	}
 	wg.Wait()
 	return results
 }
 
+// attempt makes one attempt of one action and records a success in the
+// done-marker.
+func (p *Processor) attempt(ctx context.Context, j *job, t task, res *result) {
+	id, _ := event.NewID()
+	log := j.log.With(zap.String(logging.KeyAction, t.action.Name), zap.Int(logging.KeyAttempt, t.attempt))
+	r := p.d.Run(ctx, dispatch.RunRequest{
+		Event: j.ev, Action: t.action, Attempt: t.attempt, ExecutionID: id, Logger: log,
+		MaxAttempts: p.policy(j, t.action).MaxAttempts(),
+	})
+	*res = result{Result: r, execID: id}
+	if r.Err == nil && r.Deferred == 0 && !r.UnknownHandler && j.needsMarker {
+		// Not awaited: the marker is queued before this event's
+		// acknowledgement, so it lands first; waiting for it would add a
+		// round trip to every event.
+		key := DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID)
+		p.b.send(ctx, func(pipe redis.Pipeliner) { markDone(ctx, pipe, key, []string{t.action.ID.String()}) })
+	}
+}
+
+// policyKey identifies the inputs of retry.Resolve.
+type policyKey struct {
+	raw        string
+	maxRetries int
+	has        bool
+}
+
+// policy resolves an action's retry policy for an event. Results are
+// cached: parsing the action's retry_policy JSON for every event cost a
+// tenth of the worker's CPU.
 func (p *Processor) policy(j *job, a dispatch.Action) retry.Policy {
 	_, has := j.fields[event.FieldMaxRetries]
+	k := policyKey{raw: string(a.RetryPolicy), maxRetries: j.ev.MaxRetries, has: has}
+	if pol, ok := p.policies.Load(k); ok {
+		return pol.(retry.Policy)
+	}
 	pol, err := retry.Resolve(a.RetryPolicy, j.ev.MaxRetries, has, p.opt.Fallback)
 	if err != nil {
 		j.log.Warn("action retry_policy is invalid; using the event's max_retries and config defaults",
 			zap.String(logging.KeyAction, a.Name), zap.Error(err))
 		pol, _ = retry.Resolve(nil, j.ev.MaxRetries, has, p.opt.Fallback)
 	}
+	if p.policyCount.Add(1) <= maxCachedPolicies {
+		p.policies.Store(k, pol)
+	}
 	return pol
 }
+
+// maxCachedPolicies bounds the cache: distinct policies are few (one per
+// action definition and max_retries value).
+const maxCachedPolicies = 10000
 
 // conclude turns the attempts' results into executions, the event status,
 // retries and dead letters, writes the status and then applies the rest
@@ -414,6 +457,7 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 	o := &outcome{
 		group: p.opt.Group, stream: item.Stream, entryID: j.entryID, dlqKey: p.dlqKey, retryKey: p.rKey,
 		doneKey: DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID), oldItem: j.itemRaw, final: final, letters: letters,
+		marked: j.needsMarker || j.redelivered,
 	}
 	if !final {
 		item.Actions = next
@@ -494,6 +538,15 @@ func (p *Processor) statusUpdate(j *job, item *retryItem, final bool, now time.T
 // script's text is not sent with every event. After a Redis restart the
 // script cache is empty: then it is sent once in full, which reloads it.
 func (p *Processor) apply(ctx context.Context, o *outcome) error {
+	if o.final && o.entryID != "" && o.oldItem == "" && len(o.letters) == 0 {
+		// The common outcome: every action done at the first delivery.
+		// A plain XACK, merged with the other events of the pipeline.
+		doneKey := o.doneKey
+		if !o.marked {
+			doneKey = ""
+		}
+		return p.b.ack(ctx, o.stream, o.entryID, doneKey)
+	}
 	keys, args := o.args()
 	err := p.b.do(ctx, func(pipe redis.Pipeliner) { finalize.EvalSha(ctx, pipe, keys, args...) })
 	if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {

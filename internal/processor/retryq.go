@@ -123,6 +123,7 @@ type outcome struct {
 	newDue                    int64
 	final                     bool
 	letters                   [][]string
+	marked                    bool // a done-marker may exist and must go
 }
 
 func (o *outcome) args() (keys []string, args []any) {
