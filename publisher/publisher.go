@@ -41,7 +41,7 @@ const (
 	DefaultPrefix     = "events"
 	DefaultPartitions = 8
 	DefaultMaxBatch   = 2000
-	DefaultFlushers   = 2
+	DefaultFlushers   = 4
 	DefaultQueue      = 8192
 )
 
@@ -341,7 +341,7 @@ func (p *Publisher) commit(ctx context.Context, order []string, bySchema map[str
 	ids := make([]uuid.UUID, 0, len(order))
 	for _, schema := range order {
 		evs := bySchema[schema]
-		if _, err := store.InsertEvents(ctx, tx, schema, evs); err != nil {
+		if _, err := store.InsertValidatedEvents(ctx, tx, schema, evs); err != nil {
 			p.requeueStreamed(done)
 			return nil, fmt.Errorf("copy into %s.events: %w", schema, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,6 +120,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	pcfg, err := pgxpool.ParseConfig(cfg.Postgres.URL)
 	if err != nil {
 		return fmt.Errorf("postgres.url: %w", err)
+	}
+	if !strings.Contains(cfg.Postgres.URL, "pool_max_conns") {
+		// Two status flushes, the statistics, dispatch's action loads, the
+		// outbox relay and redelivery checks share the pool; pgx's default
+		// (the number of CPUs, at least 4) would make them queue.
+		pcfg.MaxConns = max(pcfg.MaxConns, 10)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {

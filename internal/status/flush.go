@@ -21,9 +21,10 @@ import (
 func (w *Writer) flush(reqs []*request) {
 	bo := w.newBackoff()
 	for attempt := 1; ; attempt++ {
-		err := w.commitOnce(reqs)
+		plans, err := w.commitOnce(reqs)
 		w.count(err)
 		if err == nil {
+			w.stats.add(plans)
 			w.finish(reqs, nil)
 			return
 		}
@@ -114,16 +115,17 @@ func rejected(err error) bool {
 
 // commitOnce bounds one attempt, so a connection that hangs (rather than
 // fails) is given up and the batch retried on another.
-func (w *Writer) commitOnce(reqs []*request) error {
+func (w *Writer) commitOnce(reqs []*request) ([]*plan, error) {
 	ctx, cancel := context.WithTimeout(w.ctx, flushTimeout)
 	defer cancel()
 	return w.commit(ctx, reqs)
 }
 
-// commit writes the batch in one transaction.
-func (w *Writer) commit(ctx context.Context, reqs []*request) error {
+// commit writes the batch in one transaction and returns its plans, which
+// hold the statistics to add afterwards.
+func (w *Writer) commit(ctx context.Context, reqs []*request) ([]*plan, error) {
 	plans := buildPlans(reqs)
-	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		for _, p := range plans {
 			if err := p.apply(ctx, tx); err != nil {
 				return err
@@ -131,6 +133,7 @@ func (w *Writer) commit(ctx context.Context, reqs []*request) error {
 		}
 		return nil
 	})
+	return plans, err
 }
 
 func countUpdates(reqs []*request) int {

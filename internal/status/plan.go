@@ -18,7 +18,8 @@ type plan struct {
 	ids        []uuid.UUID // every event named, first-seen order
 	events     map[uuid.UUID]*eventState
 	executions []store.Execution
-	stats      []store.ActionStats
+	stats      []store.ActionStats // given in Update.Stats
+	counted    []store.ActionStats // of the executions this flush inserted
 }
 
 // eventState gathers one event's updates of a flush.
@@ -102,7 +103,9 @@ func merge(a, b store.StatusUpdate) store.StatusUpdate {
 	return b
 }
 
-// apply writes the plan: missing rows, statuses, executions, stats.
+// apply writes the plan: missing rows, statuses, executions. The
+// statistics of the inserted executions are kept in p.counted for the
+// writer to add to `actions` outside this transaction.
 func (p *plan) apply(ctx context.Context, tx pgx.Tx) error {
 	missing, err := store.MissingEvents(ctx, tx, p.schema, p.ids)
 	if err != nil {
@@ -116,14 +119,11 @@ func (p *plan) apply(ctx context.Context, tx pgx.Tx) error {
 		return err
 	}
 	if len(p.executions) > 0 {
-		if _, _, err := store.RecordExecutions(ctx, tx, p.schema, p.executions); err != nil {
+		counted, err := store.InsertExecutionsCounted(ctx, tx, p.schema, p.executions)
+		if err != nil {
 			return err
 		}
-	}
-	if len(p.stats) > 0 {
-		if err := store.AddActionStats(ctx, tx, p.schema, p.stats); err != nil {
-			return err
-		}
+		p.counted = counted
 	}
 	return nil
 }

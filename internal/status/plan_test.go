@@ -131,7 +131,8 @@ func BenchmarkStatusBatch(b *testing.B) {
 			storeHalf(b, ctx, pool, schema, reqs)
 			runtime.ReadMemStats(&m0)
 			b.StartTimer()
-			require.NoError(b, w.commit(ctx, reqs))
+			_, err := w.commit(ctx, reqs)
+			require.NoError(b, err)
 			b.StopTimer()
 			runtime.ReadMemStats(&m1)
 			mallocs += m1.Mallocs - m0.Mallocs

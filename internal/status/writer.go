@@ -15,10 +15,21 @@
 //     one event keep their order: when an event has several status changes
 //     in one flush, each further change is one more UpdateStatuses round, so
 //     every step is checked by event.Status.CanTransition as if written alone.
-//  3. store.RecordExecutions inserts the attempts (idempotent on id) and, in
-//     the same statement, adds the attempts it inserted to the actions'
-//     statistics, so a redelivered attempt is never counted twice.
-//  4. store.AddActionStats adds Update.Stats, for outcomes without a row.
+//  3. store.InsertExecutionsCounted inserts the attempts (idempotent on id)
+//     and returns the statistics of the attempts it inserted, so a
+//     redelivered attempt is never counted twice.
+//
+// The statistics (and Update.Stats) are summed in memory and added to the
+// `actions` rows every Options.StatsInterval by store.AddActionStats, outside
+// the status transactions: in them, the lock on each action's row would make
+// every worker's flush wait for the others'. A crash loses at most one
+// interval of statistics, never a status or an execution row.
+//
+// Options.Flushers flushes run at once (one commits while the next gathers).
+// The updates of one Write are committed together; Writes that run at the
+// same time may commit in any order, so a caller that needs two updates of
+// one event in order waits for the first Write before the second (the
+// worker does: it writes an event's status once per processing pass).
 //
 // If PostgreSQL is unreachable the flush is retried with exponential backoff
 // (capped at Options.RetryMax) for as long as it takes; writers stay blocked
@@ -50,6 +61,7 @@ const (
 	DefaultMaxBatch = 1000
 	DefaultMaxWait  = 5 * time.Millisecond
 	DefaultRetryMax = 5 * time.Second
+	DefaultFlushers = 2
 	// retryInitial is the first pause after a failed flush.
 	retryInitial = 50 * time.Millisecond
 	// flushTimeout bounds one attempt at writing a batch.
@@ -103,6 +115,10 @@ type Options struct {
 	Group string
 	// RetryMax caps the backoff between failed flushes. Defaults to 5s.
 	RetryMax time.Duration
+	// Flushers is how many flushes may run at once. Defaults to 2.
+	Flushers int
+	// StatsInterval is how often action statistics are written. Defaults to 1s.
+	StatsInterval time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -117,6 +133,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RetryMax <= 0 {
 		o.RetryMax = DefaultRetryMax
+	}
+	if o.Flushers <= 0 {
+		o.Flushers = DefaultFlushers
+	}
+	if o.StatsInterval <= 0 {
+		o.StatsInterval = DefaultStatsInterval
 	}
 	return o
 }
@@ -139,7 +161,10 @@ type Writer struct {
 
 	wake chan struct{} // a request was queued
 	stop chan struct{} // closed by Close
-	done chan struct{} // closed when the flusher has exited
+	done chan struct{} // closed when every flusher has exited
+
+	stats     statsBuffer
+	statsDone chan struct{} // closed after the last statistics write
 }
 
 // request is one Write call; its updates succeed or fail together.
@@ -156,11 +181,19 @@ func New(pool *pgxpool.Pool, opt Options) *Writer {
 	w := &Writer{
 		pool: pool, opt: opt, log: opt.Logger,
 		ctx: ctx, abort: cancel,
-		wake: make(chan struct{}, 1),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		statsDone: make(chan struct{}),
 	}
-	go w.run()
+	var flushers sync.WaitGroup
+	for i := 0; i < opt.Flushers; i++ {
+		flushers.Add(1)
+		go func() { defer flushers.Done(); w.run() }()
+	}
+	go func() { flushers.Wait(); close(w.done) }()
+	go w.statsLoop()
+	go func() { <-w.statsDone; w.abort() }()
 	return w
 }
 
@@ -250,18 +283,16 @@ func (w *Writer) Close(ctx context.Context) error {
 	}
 	w.mu.Unlock()
 	select {
-	case <-w.done:
+	case <-w.statsDone:
 		return nil
 	case <-ctx.Done():
 	}
 	w.abort()
-	<-w.done
+	<-w.statsDone
 	return fmt.Errorf("status writer: close: queued updates not written: %w", ctx.Err())
 }
 
 func (w *Writer) run() {
-	defer close(w.done)
-	defer w.abort()
 	for {
 		batch := w.next()
 		if batch == nil {

@@ -47,6 +47,7 @@ func TestConcurrentWritersAreGroupCommitted(t *testing.T) {
 	const total = writers * each
 	require.Equal(t, total, e.count(t, "SELECT count(*) FROM S.events WHERE status = 'completed' AND processing_duration_ms = 7"))
 	require.Equal(t, total, e.count(t, "SELECT count(*) FROM S.action_executions WHERE status = 'completed'"))
+	w.WriteStatsNow(e.ctx) // statistics are written on a ticker; do it now
 	require.Equal(t, total, e.count(t, "SELECT total_executions FROM S.actions WHERE id = $1", e.action))
 	require.Equal(t, total, e.count(t, "SELECT successful_executions FROM S.actions WHERE id = $1", e.action))
 	require.Equal(t, 7, e.count(t, "SELECT avg_execution_time_ms FROM S.actions WHERE id = $1", e.action))
@@ -148,6 +149,7 @@ func TestExecutionsAndStatsAreWrittenOnce(t *testing.T) {
 		cmpopts.IgnoreFields(store.Execution{}, "CreatedAt", "UpdatedAt")); diff != "" {
 		t.Fatalf("executions (-want +got):\n%s", diff)
 	}
+	w.WriteStatsNow(e.ctx) // statistics are written on a ticker; do it now
 	q := "SELECT %s FROM S.actions WHERE id = $1"
 	for _, c := range []struct {
 		col    string
@@ -330,6 +332,7 @@ func TestPostgresOutageBlocksWritersAndLosesNothing(t *testing.T) {
 	}
 	require.Equal(t, n, e.count(t, "SELECT count(*) FROM S.events WHERE id = ANY($1) AND status = 'completed'", ids))
 	require.Equal(t, n, e.count(t, "SELECT count(*) FROM S.action_executions WHERE event_id = ANY($1)", ids))
+	w.WriteStatsNow(e.ctx) // statistics are written on a ticker; do it now
 	require.Equal(t, n+1, e.count(t, "SELECT total_executions FROM S.actions WHERE id = $1", e.action))
 	require.Eventually(t, func() bool { return queueLength(m) == 0 }, 5*time.Second, 10*time.Millisecond)
 }
@@ -353,4 +356,17 @@ func TestCloseGivesUpWhenPostgresStaysDown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("writer still blocked after Close gave up")
 	}
+}
+
+func TestCloseWritesTheBufferedStatistics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := status.New(e.pool, status.Options{StatsInterval: time.Hour})
+	for i := 0; i < 3; i++ {
+		require.NoError(t, w.Write(e.ctx, done(t, e.schema, e.newEvent(t, true), e.action)))
+	}
+	require.Zero(t, e.count(t, "SELECT total_executions FROM S.actions WHERE id = $1", e.action),
+		"statistics wait for the interval")
+	require.NoError(t, w.Close(e.ctx))
+	require.Equal(t, 3, e.count(t, "SELECT total_executions FROM S.actions WHERE id = $1", e.action))
 }

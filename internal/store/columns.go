@@ -23,9 +23,9 @@ type column struct {
 
 // columns is the `events` table in the platform's column order (DESIGN §1).
 var columns = []column{
-	{name: "id", value: func(e *event.Event, _ time.Time) any { return e.ID }, dest: func(r *scanRow) any { return &r.id }},
+	{name: "id", value: func(e *event.Event, _ time.Time) any { return [16]byte(e.ID) }, dest: func(r *scanRow) any { return &r.id }},
 	{name: "event_type", value: func(e *event.Event, _ time.Time) any { return e.EventType }, dest: func(r *scanRow) any { return &r.eventType }},
-	{name: "aggregate_id", value: func(e *event.Event, _ time.Time) any { return e.AggregateID }, dest: func(r *scanRow) any { return &r.aggregateID }},
+	{name: "aggregate_id", value: func(e *event.Event, _ time.Time) any { return [16]byte(e.AggregateID) }, dest: func(r *scanRow) any { return &r.aggregateID }},
 	{name: "aggregate_type", value: func(e *event.Event, _ time.Time) any { return e.AggregateType }, dest: func(r *scanRow) any { return &r.aggregateType }},
 	{name: "event_version", value: func(e *event.Event, _ time.Time) any { return nullInt(e.EventVersion) }, dest: func(r *scanRow) any { return &r.eventVersion }},
 	{name: "correlation_id", value: func(e *event.Event, _ time.Time) any { return nullUUID(e.CorrelationID) }, dest: func(r *scanRow) any { return &r.correlationID }},
@@ -207,11 +207,13 @@ func timeOf(t pgtype.Timestamptz) time.Time {
 
 // Encoders for the zero-value-means-NULL convention of package event.
 
+// nullUUID returns [16]byte, not uuid.UUID: pgx encodes the array
+// directly, while uuid.UUID goes through driver.Valuer and a string.
 func nullUUID(u uuid.UUID) any {
 	if u == uuid.Nil {
 		return nil
 	}
-	return u
+	return [16]byte(u)
 }
 
 func nullString(s string) any {

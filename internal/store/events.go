@@ -42,7 +42,7 @@ func GetEvents(ctx context.Context, db DB, schema string, ids []uuid.UUID) ([]*e
 	}
 	cs := columnsFor(schema)
 	evs, err := queryEvents(ctx, db, schema,
-		"SELECT "+cs.list+" FROM "+table+" WHERE id = ANY($1::uuid[]) ORDER BY created_at, id", ids)
+		"SELECT "+cs.list+" FROM "+table+" WHERE id = ANY($1::uuid[]) ORDER BY created_at, id", uuidBytes(ids))
 	if err != nil {
 		return nil, fmt.Errorf("get %d events in %s: %w", len(ids), schema, err)
 	}
@@ -145,6 +145,9 @@ func recordsJSON(schema string, evs []*event.Event) ([]byte, error) {
 		vals := cs.values(e, now)
 		rec := make(map[string]any, len(vals))
 		for j, v := range vals {
+			if id, ok := v.([16]byte); ok {
+				v = uuid.UUID(id) // COPY's binary form; JSON wants the text form
+			}
 			rec[cs.names[j]] = v
 		}
 		recs[i] = rec

@@ -179,24 +179,75 @@ func RecordExecutions(ctx context.Context, db DB, schema string, xs []Execution)
 	return insertExecutions(ctx, db, schema, xs, true)
 }
 
-func insertExecutions(ctx context.Context, db DB, schema string, xs []Execution, stats bool) (int64, int64, error) {
+// InsertExecutionsCounted is InsertExecutions returning, instead of
+// applying, the statistics of the rows it actually inserted (finished
+// attempts only): the caller adds them to `actions` later with
+// AddActionStats, outside the transaction that inserts the executions, so
+// that concurrent writers do not queue on the actions rows' locks.
+func InsertExecutionsCounted(ctx context.Context, db DB, schema string, xs []Execution) ([]ActionStats, error) {
+	if len(xs) == 0 {
+		_, err := execTable(schema)
+		return nil, err
+	}
+	sql, args, err := execStatement(schema, xs, statsReturned)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("insert %d executions into %s: %w", len(xs), schema, err)
+	}
+	st, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ActionStats, error) {
+		var a ActionStats
+		var id [16]byte
+		err := r.Scan(&id, &a.Total, &a.Successful, &a.Failed, &a.SumDurationMS)
+		a.ActionID = id
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert %d executions into %s: %w", len(xs), schema, err)
+	}
+	return st, nil
+}
+
+// execStatement validates xs and builds the insert statement and its arguments.
+func execStatement(schema string, xs []Execution, mode int) (string, []any, error) {
 	table, err := execTable(schema)
 	if err != nil {
-		return 0, 0, fmt.Errorf("insert executions: %w", err)
-	}
-	if len(xs) == 0 {
-		return 0, 0, nil
+		return "", nil, fmt.Errorf("insert executions: %w", err)
 	}
 	if err := checkExecutions(xs); err != nil {
-		return 0, 0, fmt.Errorf("insert executions into %s: %w", schema, err)
+		return "", nil, fmt.Errorf("insert executions into %s: %w", schema, err)
 	}
 	args := newExecArgs(len(xs), event.Now())
 	for i := range xs {
 		args.add(&xs[i])
 	}
-	sql := insertExecSQL(table, schema, stats)
+	return insertExecSQL(table, schema, mode), args.slice(), nil
+}
+
+// What insertExecSQL does with the statistics of the inserted rows.
+const (
+	statsNone     = iota // count the rows only
+	statsApplied         // add them to the actions' counters in the same statement
+	statsReturned        // return them, one row per action
+)
+
+func insertExecutions(ctx context.Context, db DB, schema string, xs []Execution, stats bool) (int64, int64, error) {
+	if len(xs) == 0 {
+		_, err := execTable(schema)
+		return 0, 0, err
+	}
+	mode := statsNone
+	if stats {
+		mode = statsApplied
+	}
+	sql, args, err := execStatement(schema, xs, mode)
+	if err != nil {
+		return 0, 0, err
+	}
 	var inserted, updated int64
-	if err := db.QueryRow(ctx, sql, args.slice()...).Scan(&inserted, &updated); err != nil {
+	if err := db.QueryRow(ctx, sql, args...).Scan(&inserted, &updated); err != nil {
 		return 0, 0, fmt.Errorf("insert %d executions into %s: %w", len(xs), schema, err)
 	}
 	return inserted, updated, nil
@@ -204,7 +255,7 @@ func insertExecutions(ctx context.Context, db DB, schema string, xs []Execution,
 
 // insertExecSQL builds the one statement. With stats, the inserted rows feed
 // the same counters as AddActionStats.
-func insertExecSQL(table, schema string, stats bool) string {
+func insertExecSQL(table, schema string, stats int) string {
 	var b strings.Builder
 	b.WriteString("WITH ins AS (INSERT INTO ")
 	b.WriteString(table)
@@ -229,7 +280,7 @@ func insertExecSQL(table, schema string, stats bool) string {
 	b.WriteString(") AS t(" + strings.Join(execColumns, ", ") + ")")
 	b.WriteString(" ON CONFLICT (id) DO NOTHING RETURNING action_id, status::text AS status,")
 	b.WriteString(" coalesce(execution_duration_ms::int8, (extract(epoch FROM completed_at - started_at) * 1000)::int8, 0) AS ms)")
-	if !stats {
+	if stats == statsNone {
 		b.WriteString(" SELECT (SELECT count(*) FROM ins), 0::int8")
 		return b.String()
 	}
@@ -239,6 +290,10 @@ func insertExecSQL(table, schema string, stats bool) string {
 	(count(*) FILTER (WHERE status <> 'completed'))::int8 AS bad,
 	sum(greatest(ms, 0))::int8 AS ms
   FROM ins WHERE status IN ('completed', 'failed', 'retrying', 'timeout') GROUP BY action_id)`)
+	if stats == statsReturned {
+		b.WriteString(" SELECT action_id, total, ok, bad, ms FROM inc")
+		return b.String()
+	}
 	b.WriteString(statsUpdateSQL(actionsTable(schema)))
 	b.WriteString(" SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd)")
 	return b.String()

@@ -31,7 +31,7 @@ func InsertOutbox(ctx context.Context, db DB, batchID uuid.UUID, schema string, 
 	}
 	_, err := db.Exec(ctx,
 		"INSERT INTO neo_events.outbox (batch_id, schema_name, event_ids) VALUES ($1, $2, $3)",
-		batchID, schema, ids)
+		[16]byte(batchID), schema, uuidBytes(ids))
 	if err != nil {
 		return fmt.Errorf("insert outbox batch %s: %w", batchID, err)
 	}
@@ -44,7 +44,7 @@ func DeleteOutbox(ctx context.Context, db DB, batchIDs []uuid.UUID) error {
 	if len(batchIDs) == 0 {
 		return nil
 	}
-	if _, err := db.Exec(ctx, "DELETE FROM neo_events.outbox WHERE batch_id = ANY($1::uuid[])", batchIDs); err != nil {
+	if _, err := db.Exec(ctx, "DELETE FROM neo_events.outbox WHERE batch_id = ANY($1::uuid[])", uuidBytes(batchIDs)); err != nil {
 		return fmt.Errorf("delete %d outbox batches: %w", len(batchIDs), err)
 	}
 	return nil

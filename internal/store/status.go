@@ -107,7 +107,7 @@ func lastPerID(ups []StatusUpdate) []StatusUpdate {
 // arrays the UPDATE unnests.
 func statusColumns(ups []StatusUpdate) ([]any, error) {
 	n := len(ups)
-	ids := make([]uuid.UUID, n)
+	ids := make([][16]byte, n)
 	statuses := make([]string, n)
 	started, completed := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	durations, retries := make([]pgtype.Int4, n), make([]pgtype.Int4, n)
