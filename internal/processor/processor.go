@@ -138,7 +138,7 @@ func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
 	fields := dlq.FieldsFromValues(d.Values)
 	ev, err := event.DecodeEntry(fields)
 	if err != nil {
-		p.deadLetterInvalid(ctx, d, fields, err)
+		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", fields, err)
 		return
 	}
 	ev.QueueName, ev.MessageID = d.Stream, d.ID
@@ -164,17 +164,20 @@ func (p *Processor) eventLogger(ev *event.Event, stream, id string) *zap.Logger 
 	return l
 }
 
-func (p *Processor) deadLetterInvalid(ctx context.Context, d consumer.Delivery, fields map[string]string, cause error) {
-	p.log.Warn("invalid entry dead-lettered", zap.String(logging.KeyStream, d.Stream),
-		zap.String(logging.KeyEntryID, d.ID), zap.String(logging.KeyEventID, fields[event.FieldID]), zap.Error(cause))
+// deadLetterInvalid moves an entry that can never succeed to the DLQ with
+// reason invalid, acknowledging ackID (the delivered entry, "" for a
+// retry) and removing oldItem (the retry item, "" for a delivery).
+func (p *Processor) deadLetterInvalid(ctx context.Context, stream, sourceID, ackID, oldItem string, fields map[string]string, cause error) {
+	p.log.Warn("invalid entry dead-lettered", zap.String(logging.KeyStream, stream),
+		zap.String(logging.KeyEntryID, sourceID), zap.String(logging.KeyEventID, fields[event.FieldID]), zap.Error(cause))
 	letter := dlq.AppendFields(nil, fields, dlq.Letter{
-		Reason: dlq.ReasonInvalid, Error: cause.Error(), SourceStream: d.Stream, SourceID: d.ID,
+		Reason: dlq.ReasonInvalid, Error: cause.Error(), SourceStream: stream, SourceID: sourceID,
 	})
-	o := &outcome{group: p.opt.Group, stream: d.Stream, entryID: d.ID, dlqKey: p.dlqKey, retryKey: p.rKey,
+	o := &outcome{group: p.opt.Group, stream: stream, entryID: ackID, oldItem: oldItem, dlqKey: p.dlqKey, retryKey: p.rKey,
 		doneKey: DoneKey(p.opt.Prefix, p.opt.Group, uuid.Nil), letters: [][]string{letter}}
 	if err := p.apply(ctx, o); err != nil {
 		p.log.Error("dead-letter invalid entry failed; it stays pending and will be reclaimed",
-			zap.String(logging.KeyEntryID, d.ID), zap.Error(err))
+			zap.String(logging.KeyEntryID, sourceID), zap.Error(err))
 		return
 	}
 	p.m.DeadLettersTotal.WithLabelValues(p.opt.Group, string(dlq.ReasonInvalid)).Inc()
@@ -200,10 +203,14 @@ type task struct {
 // run works one job to its outcome.
 func (p *Processor) run(ctx context.Context, j *job) {
 	actions, err := p.d.Match(ctx, j.ev)
-	if errors.Is(err, dispatch.ErrSchemaNotFound) && j.item == nil {
-		// A well-formed name of a schema that does not exist: no retry
-		// will make it valid.
-		p.deadLetterInvalid(ctx, consumer.Delivery{Stream: j.stream, ID: j.entryID}, j.fields,
+	if errors.Is(err, dispatch.ErrSchemaNotFound) {
+		// A well-formed name of a schema that does not exist (or no longer
+		// does, for a scheduled retry): no retry will make it valid.
+		sourceID := j.entryID
+		if j.item != nil {
+			sourceID = j.item.EntryID
+		}
+		p.deadLetterInvalid(ctx, j.stream, sourceID, j.entryID, j.itemRaw, j.fields,
 			fmt.Errorf("schema %q: %w", j.ev.Schema, err))
 		return
 	}

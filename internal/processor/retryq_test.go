@@ -1,0 +1,109 @@
+package processor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	tu "github.com/neo-events/neo-events/internal/testutil"
+)
+
+func TestRetryItemRoundTrip(t *testing.T) {
+	it := &retryItem{V: 1, Stream: "p:tenants:users:1", EntryID: "1-2", Fields: map[string]string{"id": "x"},
+		StartedAt: time.Unix(100, 0).UTC(), Failed: true, RetryCount: 2, LastError: "boom", Nonce: "n",
+		Actions: []pendingAction{{ID: uuid.New(), Name: "a", Attempt: 3, Due: 500}, {ID: uuid.New(), Name: "b", Attempt: 2, Due: 200}}}
+	raw, err := it.encode()
+	require.NoError(t, err)
+	got, err := decodeRetryItem(raw)
+	require.NoError(t, err)
+	require.Equal(t, it, got)
+	require.EqualValues(t, 200, got.due(), "an item is due with its earliest action")
+
+	for _, bad := range []string{``, `{`, `{"v":2,"actions":[{}],"fields":{}}`, `{"v":1,"actions":[],"fields":{}}`, `{"v":1,"actions":[{}]}`} {
+		_, err := decodeRetryItem(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+// TestClaimDueLeasesItems: a due retry is handed out once, then hidden
+// for the lease; if its worker dies, it is handed out again afterwards.
+func TestClaimDueLeasesItems(t *testing.T) {
+	tu.SkipIfShort(t)
+	rdb, prefix := tu.NewRedis(t)
+	ctx := context.Background()
+	key := RetryKey(prefix, "g")
+	now := time.Now().UnixMilli()
+	require.NoError(t, rdb.ZAdd(ctx, key, redis.Z{Score: float64(now - 10), Member: "due"},
+		redis.Z{Score: float64(now + 60_000), Member: "later"}).Err())
+
+	claim := func(at, lease int64) []string {
+		got, err := claimDue.Run(ctx, rdb, []string{key}, at, at+lease, 10).StringSlice()
+		require.NoError(t, err)
+		return got
+	}
+	require.Equal(t, []string{"due"}, claim(now, 1000))
+	require.Empty(t, claim(now+500, 1000), "leased: nobody else takes it")
+	require.Equal(t, []string{"due"}, claim(now+1001, 1000), "lease over: taken again")
+	require.Equal(t, []string{"due", "later"}, claim(now+70_000, 1000))
+}
+
+// TestBatcherMergesAcks: plain acknowledgements of one pipeline become one
+// XACK per stream, and the done-markers of their events are dropped.
+func TestBatcherMergesAcks(t *testing.T) {
+	tu.SkipIfShort(t)
+	rdb, prefix := tu.NewRedis(t)
+	ctx := context.Background()
+	streams := []string{prefix + ":tenants:users:0", prefix + ":tenants:users:1"}
+	var ids [][]string
+	for _, s := range streams {
+		var got []string
+		for i := 0; i < 3; i++ {
+			id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: s, Values: []string{"n", "1"}}).Result()
+			require.NoError(t, err)
+			got = append(got, id)
+		}
+		require.NoError(t, rdb.XGroupCreate(ctx, s, "g", "0").Err())
+		require.NoError(t, rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{s, ">"}}).Err())
+		ids = append(ids, got)
+	}
+	marker := DoneKey(prefix, "g", uuid.New())
+	require.NoError(t, rdb.HSet(ctx, marker, "a", "1").Err())
+
+	b := newBatcher(rdb, 64, "g", zap.NewNop())
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { b.run(stop); close(done) }()
+	defer func() { close(stop); <-done }()
+
+	errs := make(chan error, 6)
+	for si, s := range streams {
+		for i, id := range ids[si] {
+			key := ""
+			if si == 0 && i == 0 {
+				key = marker
+			}
+			go func(s, id, key string) { errs <- b.ack(ctx, s, id, key) }(s, id, key)
+		}
+	}
+	for i := 0; i < 6; i++ {
+		require.NoError(t, <-errs)
+	}
+	for _, s := range streams {
+		p, err := rdb.XPending(ctx, s, "g").Result()
+		require.NoError(t, err)
+		require.Zero(t, p.Count, "every entry of %s acknowledged", s)
+	}
+	n, err := rdb.Exists(ctx, marker).Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "the done-marker is dropped with the acknowledgement")
+
+	// A failing command fails the callers of its pipeline.
+	require.NoError(t, rdb.Set(ctx, prefix+":notastream", "x", 0).Err())
+	err = b.ack(ctx, prefix+":notastream", "1-0", "")
+	require.Error(t, err)
+}
