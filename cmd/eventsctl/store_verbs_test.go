@@ -98,3 +98,19 @@ func TestUsageErrors(t *testing.T) {
 	require.Equal(t, 0, run(ctx, []string{"tenants", "--help"}, &out, &errOut))
 	require.True(t, strings.Contains(out.String(), "eventsctl tenants create <slug>"), out.String())
 }
+
+func TestMigrateTune(t *testing.T) {
+	testutil.SkipIfShort(t)
+	t.Parallel()
+	ctx := testutil.Context(t)
+	db := testutil.NewDatabase(t)
+	code, out, errOut := eventsctl(t, ctx, db, "migrate", "--tune")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "dropped index admin.events_status_priority_idx")
+	require.Contains(t, out, "set fillfactor 80 on tenant_template.events")
+	code, out, errOut = eventsctl(t, ctx, db, "migrate", "--tune")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "up to date")
+	require.Contains(t, out, "tuning already applied")
+	require.False(t, strings.Contains(out, "dropped"), out)
+}

@@ -100,6 +100,9 @@ type Config struct {
 	// UpdateStatus turns the workers' Postgres status writes on (worker
 	// mode; e2e always writes them).
 	UpdateStatus bool `json:"update_status"`
+	// Tune applies store.Tune (the optional index set that makes status
+	// updates HOT) before the run.
+	Tune bool `json:"tune"`
 	// Baseline also measures the raw ceilings and reports ratios.
 	Baseline bool `json:"baseline"`
 	// BaselineEvents is the rows or entries each ceiling is measured

@@ -107,6 +107,12 @@ func (e *env) prepare(ctx context.Context) error {
 	if _, err := store.Migrate(ctx, e.pool); err != nil {
 		return err
 	}
+	if e.cfg.Tune {
+		// Before the tenants, which inherit it from tenant_template.
+		if _, err := store.Tune(ctx, e.pool); err != nil {
+			return err
+		}
+	}
 	if e.cfg.Tenants == 0 {
 		e.schemas = []string{event.AdminSchema}
 	}

@@ -70,6 +70,15 @@ func copyTemplate(ctx context.Context, tx pgx.Tx, schema string) error {
 		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s.%s (LIKE tenant_template.%s INCLUDING ALL)", q, t, t))
 	}
 	stmts = append(stmts, ddl...)
+	// LIKE copies indexes but not storage parameters: carry over the
+	// fillfactor that Tune may have set on the template.
+	ff, err := fillfactor(ctx, tx, event.TemplateSchema)
+	if err != nil {
+		return err
+	}
+	if ff > 0 {
+		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s.events SET (fillfactor = %d)", q, ff))
+	}
 	for _, s := range stmts {
 		if _, err := tx.Exec(ctx, s); err != nil {
 			return fmt.Errorf("%s: %w", s, err)
