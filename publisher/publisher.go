@@ -203,10 +203,7 @@ func (p *Publisher) Publish(ctx context.Context, schema string, evs ...*event.Ev
 
 // prepare fills the columns that record where the event goes.
 func (p *Publisher) prepare(e *event.Event) {
-	if e.PartitionKey == "" {
-		e.PartitionKey = e.AggregateID.String()
-	}
-	e.QueueName = streams.Key(p.opt.Prefix, e, p.opt.Partitions)
+	route(e, p.opt.Prefix, p.opt.Partitions)
 	if e.Status == "" {
 		e.Status = event.StatusPending
 	}
@@ -376,6 +373,35 @@ func (p *Publisher) xadd(ctx context.Context, reqs []*request) error {
 	}
 	_, err := addToStreams(ctx, p.rdb, p.opt.Prefix, p.opt.Notify, evs)
 	return err
+}
+
+// route fills PartitionKey (default: the aggregate id) and QueueName (the
+// stream key).
+func route(e *event.Event, prefix string, partitions int) {
+	if e.PartitionKey == "" {
+		e.PartitionKey = e.AggregateID.String()
+	}
+	e.QueueName = streams.Key(prefix, e, partitions)
+}
+
+// AddToStreams is the transport half of Publish, without PostgreSQL: it
+// routes each event (PartitionKey, QueueName), XADDs them in one pipeline,
+// registers their streams and sets MessageID. It is for events whose rows
+// are already committed or that have none (producers that only XADD), and
+// for measuring the transport alone (publisher-bench redis-only). Events
+// are validated first.
+func AddToStreams(ctx context.Context, rdb redis.UniversalClient, opt Options, evs ...*event.Event) (int, error) {
+	opt = opt.withDefaults()
+	for i, e := range evs {
+		if e == nil {
+			return 0, fmt.Errorf("add to streams: event %d is nil: %w", i, event.ErrInvalid)
+		}
+		route(e, opt.Prefix, opt.Partitions)
+		if err := e.Validate(); err != nil {
+			return 0, fmt.Errorf("add to streams: event %d (%s): %w", i, e.ID, err)
+		}
+	}
+	return addToStreams(ctx, rdb, opt.Prefix, opt.Notify, evs)
 }
 
 // addToStreams XADDs evs in one pipeline, adds their stream keys to the

@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/neo-events/neo-events/event"
-	"github.com/neo-events/neo-events/internal/streams"
+	"github.com/neo-events/neo-events/publisher"
 )
 
 // eventTypes spread the load over two categories, so two sets of streams.
@@ -154,10 +154,8 @@ func (l *load) fail(n int64, err error) {
 	l.firstErr.CompareAndSwap(nil, err)
 }
 
-// xadder puts events on their streams the way the publisher does (same
-// keys, same entry encoding, one pipeline, registry SADD), without
-// Postgres. publisher's own pipeline function is unexported, hence this
-// twin; it uses the same exported building blocks.
+// xadder puts events on their streams with the publisher's own transport
+// (publisher.AddToStreams), without Postgres.
 type xadder struct {
 	rdb        *redis.Client
 	prefix     string
@@ -165,27 +163,6 @@ type xadder struct {
 }
 
 func (x xadder) add(ctx context.Context, evs []*event.Event) error {
-	pipe := x.rdb.Pipeline()
-	seen := make(map[string]struct{}, 16)
-	keys := make([]any, 0, 16)
-	for _, e := range evs {
-		if e.PartitionKey == "" {
-			e.PartitionKey = e.AggregateID.String()
-		}
-		e.QueueName = streams.Key(x.prefix, e, x.partitions)
-		fields, err := e.AppendEntry(make([]string, 0, 2*len(event.EntryFields)))
-		if err != nil {
-			return fmt.Errorf("encode event %s: %w", e.ID, err)
-		}
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: e.QueueName, Values: fields})
-		if _, ok := seen[e.QueueName]; !ok {
-			seen[e.QueueName] = struct{}{}
-			keys = append(keys, e.QueueName)
-		}
-	}
-	pipe.SAdd(ctx, streams.Registry(x.prefix), keys...)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("xadd pipeline: %w", err)
-	}
-	return nil
+	_, err := publisher.AddToStreams(ctx, x.rdb, publisher.Options{Prefix: x.prefix, Partitions: x.partitions}, evs...)
+	return err
 }
