@@ -353,3 +353,25 @@ func TestPublishNotifies(t *testing.T) {
 		"created_at": event.FormatTime(ev.CreatedAt),
 	}, got)
 }
+
+func TestAddToStreamsWithoutPostgres(t *testing.T) {
+	t.Parallel()
+	tu.SkipIfShort(t)
+	rdb, prefix := tu.NewRedis(t)
+	ctx := tu.Context(t)
+	evs := []*event.Event{newEvent(t, "tenant_acme", "users.created"), newEvent(t, event.AdminSchema, "orders.paid")}
+	n, err := publisher.AddToStreams(ctx, rdb, publisher.Options{Prefix: prefix, Partitions: 2}, evs...)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	for _, e := range evs {
+		require.NotEmpty(t, e.MessageID)
+		require.Equal(t, streams.Key(prefix, e, 2), e.QueueName)
+		got := readStream(t, rdb, e.QueueName)
+		require.Len(t, got, 1)
+		require.Equal(t, e.ID, got[0].ID)
+	}
+	bad := newEvent(t, "tenant_acme", "users.created")
+	bad.Schema = "public"
+	_, err = publisher.AddToStreams(ctx, rdb, publisher.Options{Prefix: prefix}, bad)
+	require.ErrorIs(t, err, event.ErrInvalid)
+}
