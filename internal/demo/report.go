@@ -185,7 +185,7 @@ func (s *Summary) writeHints(w io.Writer) {
 	if s.Prefix != "events" {
 		env = "NEO_EVENTS_STREAMS_PREFIX=" + s.Prefix + " "
 	}
-	fmt.Fprintf(w, "\nLook closer:\n")
-	fmt.Fprintf(w, "  %seventsctl dlq list --group %s      # the dead letters, with their errors\n", env, s.Group)
-	fmt.Fprintf(w, "  %seventsctl streams                  # length, lag and pending per stream and group\n", env)
+	fmt.Fprintf(w, "\nLook closer (from the repository, after eval \"$(scripts/devstack.sh)\"):\n")
+	fmt.Fprintf(w, "  %sbin/eventsctl dlq list --group %s      # the dead letters, with their errors\n", env, s.Group)
+	fmt.Fprintf(w, "  %sbin/eventsctl streams                  # length, lag and pending per stream and group\n", env)
 }
