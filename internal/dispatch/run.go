@@ -22,7 +22,10 @@ type RunRequest struct {
 	Attempt     int // 1 for the first attempt
 	MaxAttempts int
 	ExecutionID uuid.UUID
-	Logger      *zap.Logger // the handler's logger is derived from it; nil: the dispatcher's
+	// Logger is where the event is (schema, stream...); Run and the
+	// handler's logger add event_id, correlation_id, action and attempt.
+	// Nil: the dispatcher's.
+	Logger *zap.Logger
 }
 
 // Result is what came of a Run.
@@ -72,7 +75,13 @@ func (d *Dispatcher) Run(ctx context.Context, req RunRequest) Result {
 	if log == nil {
 		log = d.log
 	}
-	log = log.With(zap.String(logging.KeyAction, a.Name))
+	log = log.With(zap.String(logging.KeyAction, a.Name), zap.Int(logging.KeyAttempt, req.Attempt))
+	if req.Event != nil {
+		log = log.With(zap.String(logging.KeyEventID, req.Event.ID.String()))
+		if req.Event.CorrelationID != uuid.Nil {
+			log = log.With(zap.String(logging.KeyCorrelationID, req.Event.CorrelationID.String()))
+		}
+	}
 	h, ok := d.lookup(a.HandlerName)
 	if !ok {
 		return Result{Err: fmt.Errorf("%w: %q (action %s)", ErrUnknownHandler, a.HandlerName, a.Name),

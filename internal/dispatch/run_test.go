@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/neo-events/neo-events/handler"
 	"github.com/neo-events/neo-events/internal/dispatch"
@@ -346,4 +348,32 @@ func TestPGHealthRefusesBadSchema(t *testing.T) {
 	testutil.SkipIfShort(t)
 	err := dispatch.NewPGHealth(nil).SetHealth(context.Background(), "pg_catalog", uuid.New(), false, "x")
 	require.Error(t, err)
+}
+
+// TestRunLogsNameEachFieldOnce: the handler's logger and Run's own carry
+// event_id, correlation_id, action and attempt exactly once, on top of
+// what the caller's logger says.
+func TestRunLogsNameEachFieldOnce(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.InfoLevel)
+	reg := handler.NewRegistry()
+	reg.MustRegister("talk", handler.HandlerFunc(func(_ context.Context, r *handler.Request) error {
+		r.Logger().Info("from the handler")
+		return nil
+	}))
+	d := dispatch.New(nil, dispatch.Options{Registry: reg})
+	defer d.Close()
+	ev := newEvent(t, "tenant_acme", "users.created", `{}`)
+	ev.CorrelationID = uuid.New()
+	base := zap.New(core).With(zap.String("schema", ev.Schema))
+	r := d.Run(context.Background(), dispatch.RunRequest{Event: ev, Action: testAction("talk"), Attempt: 3,
+		MaxAttempts: 4, ExecutionID: uuid.New(), Logger: base})
+	require.NoError(t, r.Err)
+	entries := logs.FilterMessage("from the handler").All()
+	require.Len(t, entries, 1)
+	count := map[string]int{}
+	for _, f := range entries[0].Context {
+		count[f.Key]++
+	}
+	require.Equal(t, map[string]int{"schema": 1, "event_id": 1, "correlation_id": 1, "action": 1, "attempt": 1}, count)
 }

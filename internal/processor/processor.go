@@ -130,7 +130,8 @@ type job struct {
 	needsMarker bool     // record completed actions in the done-marker
 	item        *retryItem
 	itemRaw     string
-	log         *zap.Logger
+	log         *zap.Logger // names the event (event_id, correlation_id, ...)
+	base        *zap.Logger // the same without the event's ids, for dispatch
 }
 
 // Process handles one delivery from the consumer.
@@ -145,8 +146,8 @@ func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
 	j := &job{
 		ev: ev, fields: fields, stream: d.Stream, entryID: d.ID,
 		redelivered: d.Redelivered,
-		log:         p.eventLogger(ev, d.Stream, d.ID),
 	}
+	j.base, j.log = p.loggers(ev, d.Stream, d.ID)
 	if names := fields[dlq.FieldRedriveActions]; names != "" || fields[dlq.FieldRedriveCount] != "" {
 		j.redelivered = true
 		j.redrive = splitNames(names)
@@ -154,14 +155,17 @@ func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
 	p.run(ctx, j)
 }
 
-func (p *Processor) eventLogger(ev *event.Event, stream, id string) *zap.Logger {
-	l := p.log.With(zap.String(logging.KeyEventID, ev.ID.String()),
-		zap.String(logging.KeyEventType, ev.EventType), zap.String(logging.KeySchema, ev.Schema),
+// loggers returns the logger dispatch derives handler loggers from (where
+// the event is; dispatch adds event_id, correlation_id, action and attempt)
+// and the processor's own, which also names the event.
+func (p *Processor) loggers(ev *event.Event, stream, id string) (base, log *zap.Logger) {
+	base = p.log.With(zap.String(logging.KeyEventType, ev.EventType), zap.String(logging.KeySchema, ev.Schema),
 		zap.String(logging.KeyStream, stream), zap.String(logging.KeyEntryID, id))
+	log = base.With(zap.String(logging.KeyEventID, ev.ID.String()))
 	if ev.CorrelationID != uuid.Nil {
-		l = l.With(zap.String(logging.KeyCorrelationID, ev.CorrelationID.String()))
+		log = log.With(zap.String(logging.KeyCorrelationID, ev.CorrelationID.String()))
 	}
-	return l
+	return base, log
 }
 
 // deadLetterInvalid moves an entry that can never succeed to the DLQ with
@@ -339,9 +343,8 @@ func (p *Processor) execute(ctx context.Context, j *job, tasks []task) []result 
 // done-marker.
 func (p *Processor) attempt(ctx context.Context, j *job, t task, res *result) {
 	id, _ := event.NewID()
-	log := j.log.With(zap.String(logging.KeyAction, t.action.Name), zap.Int(logging.KeyAttempt, t.attempt))
 	r := p.d.Run(ctx, dispatch.RunRequest{
-		Event: j.ev, Action: t.action, Attempt: t.attempt, ExecutionID: id, Logger: log,
+		Event: j.ev, Action: t.action, Attempt: t.attempt, ExecutionID: id, Logger: j.base,
 		MaxAttempts: p.policy(j, t.action).MaxAttempts(),
 	})
 	*res = result{Result: r, execID: id}
@@ -640,7 +643,7 @@ func (p *Processor) runRetry(ctx context.Context, raw string) {
 		return
 	}
 	ev.QueueName, ev.MessageID = item.Stream, item.EntryID
-	j := &job{ev: ev, fields: item.Fields, stream: item.Stream, item: item, itemRaw: raw,
-		log: p.eventLogger(ev, item.Stream, item.EntryID)}
+	j := &job{ev: ev, fields: item.Fields, stream: item.Stream, item: item, itemRaw: raw}
+	j.base, j.log = p.loggers(ev, item.Stream, item.EntryID)
 	p.run(ctx, j)
 }
