@@ -53,6 +53,9 @@ type Options struct {
 	Metrics *prometheus.Registry
 	// StatsInterval is how often stream statistics are refreshed. Defaults to 5s.
 	StatsInterval time.Duration
+	// TrimInterval is how often the streams are trimmed of entries every
+	// group has acknowledged. Defaults to 30s.
+	TrimInterval time.Duration
 	// BreakerThreshold and BreakerCooldown tune the per-action circuit
 	// breakers; zero takes dispatch's defaults (5 failures in a row, 30s).
 	BreakerThreshold int
@@ -88,6 +91,9 @@ func New(cfg config.Config, opt Options) (*Worker, error) {
 	}
 	if opt.StatsInterval <= 0 {
 		opt.StatsInterval = 5 * time.Second
+	}
+	if opt.TrimInterval <= 0 {
+		opt.TrimInterval = 30 * time.Second
 	}
 	reg := opt.Metrics
 	if reg == nil {
@@ -182,9 +188,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopWork()
 
 	var bg sync.WaitGroup
-	bg.Add(3)
+	bg.Add(4)
 	go func() { defer bg.Done(); relay.RunRelay(readCtx, cfg.Outbox.Interval, cfg.Outbox.MinAge) }()
 	go func() { defer bg.Done(); w.collectStats(readCtx, rdb) }()
+	go func() { defer bg.Done(); w.trimStreams(readCtx, rdb) }()
 	go func() { defer bg.Done(); proc.RunRetries(readCtx, workCtx, cons) }()
 
 	w.log.Info("worker started", zap.Strings("subscriptions", cfg.Worker.Subscriptions),
@@ -271,6 +278,33 @@ func (w *Worker) serveHTTP(rdb *redis.Client, pool *pgxpool.Pool, cons *consumer
 		}
 	}()
 	return srv, nil
+}
+
+// trimStreams keeps Redis memory bounded: every TrimInterval it removes
+// the entries that every group of a stream has acknowledged (DESIGN §2:
+// nothing unacknowledged is ever trimmed). Every worker does it; XTRIM
+// MINID is idempotent, so they need no coordination.
+func (w *Worker) trimStreams(ctx context.Context, rdb *redis.Client) {
+	t := time.NewTicker(w.opt.TrimInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		trimmed, err := streaminfo.Trim(ctx, rdb, w.cfg.Streams.Prefix)
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn("trim acknowledged stream entries", zap.Error(err))
+		}
+		var n int64
+		for _, c := range trimmed {
+			n += c
+		}
+		if n > 0 {
+			w.log.Debug("trimmed acknowledged stream entries", zap.Int64("entries", n), zap.Int("streams", len(trimmed)))
+		}
+	}
 }
 
 // collectStats refreshes the stream gauges of this worker's group; the

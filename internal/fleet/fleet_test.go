@@ -16,6 +16,7 @@ import (
 	"github.com/neo-events/neo-events/event"
 	"github.com/neo-events/neo-events/internal/config"
 	"github.com/neo-events/neo-events/internal/dlq"
+	"github.com/neo-events/neo-events/internal/fleet"
 	"github.com/neo-events/neo-events/internal/store"
 	"github.com/neo-events/neo-events/internal/streams"
 )
@@ -382,4 +383,57 @@ func TestConfigBoundHandler(t *testing.T) {
 	require.Len(t, w.executions(evs[1]), 1)
 	require.Empty(t, w.executions(evs[2]), "orders.paid does not match users.*")
 	require.Equal(t, 1, w.calls.get("ok", evs[1].ID))
+}
+
+// TestStreamsAreTrimmedOnceAcknowledged: a running worker keeps Redis
+// memory bounded without dropping anything another group still needs.
+func TestStreamsAreTrimmedOnceAcknowledged(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "acme")
+	w.addAction(w.tenants[0], "ok", "ok", []string{"*"}, "")
+	var evs []*event.Event
+	for i := 0; i < 40; i++ {
+		evs = append(evs, w.newEvent(w.tenants[0], "users.created"))
+	}
+	w.publish(evs...)
+	// A second group that has read nothing yet pins every entry.
+	ctx := context.Background()
+	keys, err := w.rdb.SMembers(ctx, streams.Registry(w.prefix)).Result()
+	require.NoError(t, err)
+	for _, k := range keys {
+		require.NoError(t, w.rdb.XGroupCreate(ctx, k, "other", "0").Err())
+	}
+	total := func() int64 {
+		var n int64
+		for _, k := range keys {
+			l, err := w.rdb.XLen(ctx, k).Result()
+			require.NoError(t, err)
+			n += l
+		}
+		return n
+	}
+
+	wk, err := fleet.New(w.config("w1"), fleet.Options{Registry: w.registry(), TrimInterval: 100 * time.Millisecond})
+	require.NoError(t, err)
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- wk.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+
+	w.waitFinal(evs, 30*time.Second)
+	time.Sleep(500 * time.Millisecond) // several trim passes
+	require.EqualValues(t, 40, total(), "group other has acknowledged nothing: nothing is trimmed")
+	for _, k := range keys {
+		for {
+			res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "other", Consumer: "c", Streams: []string{k, ">"}, Count: 100, Block: -1}).Result()
+			if err != nil || len(res[0].Messages) == 0 {
+				break
+			}
+			for _, m := range res[0].Messages {
+				require.NoError(t, w.rdb.XAck(ctx, k, "other", m.ID).Err())
+			}
+		}
+	}
+	require.Eventually(t, func() bool { return total() == 0 }, 10*time.Second, 50*time.Millisecond,
+		"once both groups acknowledged, the entries go")
 }
