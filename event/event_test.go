@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -351,4 +352,28 @@ func requireFieldError(t testing.TB, err error, field string) {
 	require.True(t, errors.As(err, &fe), "want *event.FieldError, got %T: %v", err, err)
 	require.Equal(t, field, fe.Field, "error: %v", err)
 	require.NotEmpty(t, fe.Reason)
+}
+
+// TestTypeGrammarMatchesTheTablesCheck compares the hand-written grammar
+// with the regular expression of the events table's check constraint.
+func TestTypeGrammarMatchesTheTablesCheck(t *testing.T) {
+	re := regexp.MustCompile(`^[a-z_]+\.[a-z_]+$`)
+	alphabet := []byte("az_.A9-é ")
+	var gen func(prefix []byte, n int)
+	count := 0
+	gen = func(prefix []byte, n int) {
+		s := string(prefix)
+		want := re.MatchString(s)
+		got := event.ValidateType(s) == nil
+		require.Equal(t, want, got, "%q", s)
+		count++
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			gen(append(prefix, c), n-1)
+		}
+	}
+	gen(nil, 4)
+	require.Greater(t, count, 5000)
 }
