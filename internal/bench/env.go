@@ -18,6 +18,7 @@ import (
 	"github.com/neo-events/neo-events/event"
 	"github.com/neo-events/neo-events/internal/builtin"
 	"github.com/neo-events/neo-events/internal/store"
+	"github.com/neo-events/neo-events/internal/streams"
 )
 
 // benchGroup is the consumer group of the bench's workers.
@@ -174,23 +175,8 @@ func (e *env) close(ctx context.Context) error {
 
 // deleteKeys removes every key under prefix.
 func deleteKeys(ctx context.Context, rdb *redis.Client, prefix string) error {
-	iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 500 {
-			if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
-				return fmt.Errorf("delete keys of %s: %w", prefix, err)
-			}
-			batch = batch[:0]
-		}
-	}
-	if len(batch) > 0 {
-		if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
-			return fmt.Errorf("delete keys of %s: %w", prefix, err)
-		}
-	}
-	return iter.Err()
+	_, err := streams.DeletePrefix(ctx, rdb, prefix)
+	return err
 }
 
 // rssMiB reads VmRSS of this process; 0 where /proc is not there.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/neo-events/neo-events/event"
 	"github.com/neo-events/neo-events/internal/store"
+	"github.com/neo-events/neo-events/internal/streams"
 )
 
 // Demo defaults: the key prefix and consumer group `make demo` uses, and its tenants.
@@ -121,27 +122,9 @@ func DeleteKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) (
 	if err := checkPrefix(prefix); err != nil {
 		return 0, err
 	}
-	var n int64
-	iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-	var batch []string
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		d, err := rdb.Del(ctx, batch...).Result()
-		n += d
-		batch = batch[:0]
-		return err
-	}
-	for iter.Next(ctx) {
-		if batch = append(batch, iter.Val()); len(batch) == 500 {
-			if err := flush(); err != nil {
-				return n, fmt.Errorf("demo reset: delete keys %s:*: %w", prefix, err)
-			}
-		}
-	}
-	if err := errors.Join(iter.Err(), flush()); err != nil {
-		return n, fmt.Errorf("demo reset: delete keys %s:*: %w", prefix, err)
+	n, err := streams.DeletePrefix(ctx, rdb, prefix)
+	if err != nil {
+		return n, fmt.Errorf("demo reset: %w", err)
 	}
 	return n, nil
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/neo-events/neo-events/internal/streams"
 )
 
 // Default service URLs, matching scripts/devstack.sh.
@@ -125,18 +127,7 @@ func NewRedis(t testing.TB) (*redis.Client, string) {
 
 // DeleteKeys removes every key that starts with prefix + ":".
 func DeleteKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) {
-	iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 500 {
-			rdb.Del(ctx, batch...)
-			batch = batch[:0]
-		}
-	}
-	if len(batch) > 0 {
-		rdb.Del(ctx, batch...)
-	}
+	_, _ = streams.DeletePrefix(ctx, rdb, prefix)
 }
 
 // SkipIfShort skips integration tests under `go test -short`.
