@@ -157,12 +157,14 @@ type Entry struct {
 func (e Entry) EventType() string { return e.Fields[event.FieldEventType] }
 
 // Actions splits Action on commas.
-func (e Entry) Actions() []string { return splitActions(e.Action) }
+func (e Entry) Actions() []string { return SplitActions(e.Action) }
 
 // Event decodes the original fields; invalid entries yield the decode error.
 func (e Entry) Event() (*event.Event, error) { return event.DecodeEntry(e.Fields) }
 
-func splitActions(s string) []string {
+// SplitActions splits a comma-separated list of action names (dlq_action,
+// redrive_actions), dropping blanks; "" gives nil.
+func SplitActions(s string) []string {
 	if s == "" {
 		return nil
 	}
