@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,8 +127,9 @@ type job struct {
 	stream      string
 	entryID     string // the entry to acknowledge; "" for a retry (acked when scheduled)
 	redelivered bool
-	redrive     []string // action names a redrive asks to re-run
-	needsMarker bool     // record completed actions in the done-marker
+	redrive     []string          // action names a redrive asks to re-run
+	needsMarker bool              // record completed actions in the done-marker
+	recovered   []store.Execution // completed attempts read back from the done-marker
 	item        *retryItem
 	itemRaw     string
 	log         *zap.Logger // names the event (event_id, correlation_id, ...)
@@ -150,7 +152,10 @@ func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
 	j.base, j.log = p.loggers(ev, d.Stream, d.ID)
 	if names := fields[dlq.FieldRedriveActions]; names != "" || fields[dlq.FieldRedriveCount] != "" {
 		j.redelivered = true
-		j.redrive = splitNames(names)
+		j.redrive = dlq.SplitActions(names)
+		if j.redrive == nil {
+			j.redrive = []string{} // a redrive naming no action (nothing action-specific failed): run all
+		}
 	}
 	p.run(ctx, j)
 }
@@ -253,7 +258,7 @@ func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action)
 	var done map[string]bool
 	if j.redelivered || j.item != nil {
 		var err error
-		if done, err = p.completed(ctx, j.ev); err != nil {
+		if done, j.recovered, err = p.completed(ctx, j.ev); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -288,28 +293,50 @@ func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action)
 	return tasks, waiting, nil
 }
 
-// completed returns the ids of actions already completed for the event:
-// from the done-marker, and from PostgreSQL when statuses are written.
-func (p *Processor) completed(ctx context.Context, ev *event.Event) (map[string]bool, error) {
-	ids, err := p.rdb.HKeys(ctx, DoneKey(p.opt.Prefix, p.opt.Group, ev.ID)).Result()
+// completed returns the ids of actions already completed for the event,
+// from the done-marker and from PostgreSQL when statuses are written, and
+// the execution rows the marker holds (a worker that died before writing
+// them left them there; inserting them again is harmless).
+func (p *Processor) completed(ctx context.Context, ev *event.Event) (map[string]bool, []store.Execution, error) {
+	marked, err := p.rdb.HGetAll(ctx, DoneKey(p.opt.Prefix, p.opt.Group, ev.ID)).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("read done-marker: %w", err)
+		return nil, nil, fmt.Errorf("read done-marker: %w", err)
 	}
-	done := make(map[string]bool, len(ids))
-	for _, id := range ids {
+	done := make(map[string]bool, len(marked))
+	var recovered []store.Execution
+	for id, raw := range marked {
 		done[id] = true
+		if x, ok := decodeRecord(raw, ev.ID); ok {
+			recovered = append(recovered, x)
+		}
 	}
 	if p.pool == nil {
-		return done, nil
+		return done, nil, nil
 	}
 	m, err := store.CompletedActions(ctx, p.pool, ev.Schema, []uuid.UUID{ev.ID})
 	if err != nil {
-		return nil, fmt.Errorf("read completed executions: %w", err)
+		return nil, nil, fmt.Errorf("read completed executions: %w", err)
 	}
 	for _, id := range m[ev.ID] {
 		done[id.String()] = true
 	}
-	return done, nil
+	return done, recovered, nil
+}
+
+// decodeRecord reads an execution row from a done-marker value. JSON null
+// in a jsonb field decodes to the bytes "null"; they go back to nil (the
+// column default), as the row was before it was encoded.
+func decodeRecord(raw string, eventID uuid.UUID) (store.Execution, bool) {
+	var x store.Execution
+	if json.Unmarshal([]byte(raw), &x) != nil || x.ID == uuid.Nil || x.EventID != eventID {
+		return store.Execution{}, false
+	}
+	for _, f := range []*json.RawMessage{&x.ErrorDetails, &x.InputData, &x.OutputData, &x.ExecutionContext} {
+		if string(*f) == "null" {
+			*f = nil
+		}
+	}
+	return x, true
 }
 
 // result is one attempt's result with its execution id.
@@ -349,11 +376,17 @@ func (p *Processor) attempt(ctx context.Context, j *job, t task, res *result) {
 	})
 	*res = result{Result: r, execID: id}
 	if r.Err == nil && r.Deferred == 0 && !r.UnknownHandler && j.needsMarker {
+		x := p.execution(j, t, *res)
+		x.Status = store.ExecCompleted
+		record, err := json.Marshal(x)
+		if err != nil {
+			record = []byte("{}") // still marks the action done
+		}
 		// Not awaited: the marker is queued before this event's
 		// acknowledgement, so it lands first; waiting for it would add a
 		// round trip to every event.
 		key := DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID)
-		p.b.send(ctx, func(pipe redis.Pipeliner) { markDone(ctx, pipe, key, []string{t.action.ID.String()}) })
+		p.b.send(ctx, func(pipe redis.Pipeliner) { markDone(ctx, pipe, key, t.action.ID.String(), record) })
 	}
 }
 
@@ -399,7 +432,11 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 		item = &retryItem{V: 1, Stream: j.stream, EntryID: j.entryID, Fields: j.fields, StartedAt: now}
 	}
 	next := append([]pendingAction(nil), waiting...)
-	var execs []store.Execution
+	// Completed attempts a dead worker recorded only in the done-marker.
+	execs := append([]store.Execution(nil), j.recovered...)
+	for _, x := range j.recovered {
+		item.RetryCount = max(item.RetryCount, x.Attempt-1)
+	}
 	var letters [][]string
 	var lastErr string
 	for i, t := range tasks {
@@ -575,29 +612,10 @@ func errText(r result) string {
 	return ""
 }
 
-func splitNames(s string) []string {
-	var out []string
-	for _, n := range strings.Split(s, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			out = append(out, n)
-		}
-	}
-	if out == nil {
-		out = []string{} // a redrive with no action named: nothing action-specific failed, run all
-	}
-	return out
-}
-
+// containsName reports whether a redrive's action list covers n; an empty
+// list covers every action.
 func containsName(names []string, n string) bool {
-	if len(names) == 0 {
-		return true
-	}
-	for _, x := range names {
-		if x == n {
-			return true
-		}
-	}
-	return false
+	return len(names) == 0 || slices.Contains(names, n)
 }
 
 // RunRetries takes due retries from the retry set and runs them through

@@ -142,15 +142,11 @@ func (o *outcome) args() (keys []string, args []any) {
 	return keys, args
 }
 
-// markDone records completed actions of an in-flight event.
-func markDone(ctx context.Context, pipe redis.Pipeliner, key string, actionIDs []string) {
-	if len(actionIDs) == 0 {
-		return
-	}
-	vals := make([]any, 0, 2*len(actionIDs))
-	for _, id := range actionIDs {
-		vals = append(vals, id, "1")
-	}
-	pipe.HSet(ctx, key, vals...)
+// markDone records a completed action of an in-flight event. The value is
+// the attempt's execution row as JSON: if the worker dies before that row
+// reaches PostgreSQL, whoever redelivers the entry writes it from here, so
+// the record of a completed attempt is never lost with the worker.
+func markDone(ctx context.Context, pipe redis.Pipeliner, key, actionID string, execution []byte) {
+	pipe.HSet(ctx, key, actionID, execution)
 	pipe.PExpire(ctx, key, doneTTL)
 }

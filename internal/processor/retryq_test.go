@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/neo-events/neo-events/internal/store"
 	tu "github.com/neo-events/neo-events/internal/testutil"
 )
 
@@ -106,4 +108,31 @@ func TestBatcherMergesAcks(t *testing.T) {
 	require.NoError(t, rdb.Set(ctx, prefix+":notastream", "x", 0).Err())
 	err = b.ack(ctx, prefix+":notastream", "1-0", "")
 	require.Error(t, err)
+}
+
+// TestExecutionRecordRoundTrip: the execution row kept in a done-marker
+// comes back as it was, so a redelivery can write it for a dead worker.
+func TestExecutionRecordRoundTrip(t *testing.T) {
+	d := int32(12)
+	ev := uuid.New()
+	cases := []store.Execution{
+		{ID: uuid.New(), EventID: ev, ActionID: uuid.New(), Status: store.ExecCompleted, Attempt: 1,
+			StartedAt: time.Unix(10, 5000).UTC(), CompletedAt: time.Unix(11, 0).UTC(), QueuedAt: time.Unix(10, 5000).UTC(),
+			DurationMS: &d, QueueMessageID: "1-0", WorkerID: "w"},
+		{ID: uuid.New(), EventID: ev, ActionID: uuid.New(), Status: store.ExecCompleted, Attempt: 3, IsRetry: true,
+			ParentExecutionID: uuid.New(), OutputData: json.RawMessage(`{"status_code":204}`),
+			ExecutionContext: json.RawMessage(`{"redrive":true}`)},
+	}
+	for _, want := range cases {
+		raw, err := json.Marshal(want)
+		require.NoError(t, err)
+		got, ok := decodeRecord(string(raw), ev)
+		require.True(t, ok)
+		require.Equal(t, want, got)
+	}
+	_, ok := decodeRecord("1", ev)
+	require.False(t, ok, "a bare marker holds no record")
+	raw, _ := json.Marshal(cases[0])
+	_, ok = decodeRecord(string(raw), uuid.New())
+	require.False(t, ok, "a record of another event is ignored")
 }
