@@ -1,13 +1,21 @@
 package dispatch_test
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"testing"
 
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
+	"github.com/neo-events/neo-events/handler"
 	"github.com/neo-events/neo-events/internal/config"
 	"github.com/neo-events/neo-events/internal/dispatch"
+	"github.com/neo-events/neo-events/internal/metrics"
 )
 
 // BenchmarkMatch measures the hot path: a warm schema with 20 actions (a
@@ -47,4 +55,47 @@ func BenchmarkMatch(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRunNoop measures one attempt of a handler that does nothing, as
+// the worker makes it: a caller's logger naming where the event is, a
+// concurrency bound, metrics. Serial and with 64 concurrent callers.
+func BenchmarkRunNoop(b *testing.B) {
+	reg := handler.NewRegistry()
+	reg.MustRegister("noop", handler.HandlerFunc(func(context.Context, *handler.Request) error { return nil }))
+	// A production-like logger (JSON, warn level) writing nowhere, so that
+	// loggers derived per call cost what they cost in a worker.
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
+		zapcore.AddSync(io.Discard), zap.WarnLevel))
+	d := dispatch.New(nil, dispatch.Options{Registry: reg, Metrics: metrics.NewWorker(prometheus.NewRegistry()),
+		Group: "g", Logger: log})
+	b.Cleanup(d.Close)
+	ev := newEvent(b, "tenant_acme", "users.created", `{"a":1}`)
+	ev.CorrelationID = uuid.New()
+	a := testAction("noop")
+	a.MaxConcurrent = 100000
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	base := log.With(zap.String("schema", ev.Schema))
+	run := func(b *testing.B) {
+		r := d.Run(ctx, dispatch.RunRequest{Event: ev, Action: a, Attempt: 1, MaxAttempts: 4, Logger: base})
+		if r.Err != nil {
+			b.Fatal(r.Err)
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			run(b)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				run(b)
+			}
+		})
+	})
 }

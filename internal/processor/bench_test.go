@@ -1,0 +1,93 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/neo-events/neo-events/event"
+	"github.com/neo-events/neo-events/handler"
+	"github.com/neo-events/neo-events/internal/consumer"
+	"github.com/neo-events/neo-events/internal/dispatch"
+	"github.com/neo-events/neo-events/internal/metrics"
+	tu "github.com/neo-events/neo-events/internal/testutil"
+)
+
+// staticMatch matches every event to the same actions and runs them
+// through a real dispatcher, so a benchmark needs no PostgreSQL.
+type staticMatch struct {
+	*dispatch.Dispatcher
+	actions []dispatch.Action
+}
+
+func (s staticMatch) Match(context.Context, *event.Event) ([]dispatch.Action, error) {
+	return s.actions, nil
+}
+
+// warnLogger is a production-like logger (JSON, warn level) that writes
+// nowhere: loggers built per event cost what they cost in a worker.
+func warnLogger() *zap.Logger {
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zap.WarnLevel))
+}
+
+// BenchmarkProcess is the worker's per-event path without status writes:
+// decode the entry go-redis returned, match one noop action, run it,
+// acknowledge through the batcher (real Redis; 64 events in flight so
+// acknowledgements share pipelines as in a worker).
+func BenchmarkProcess(b *testing.B) {
+	tu.SkipIfShort(b)
+	rdb, prefix := tu.NewRedis(b)
+	log := warnLogger()
+	reg := handler.NewRegistry()
+	reg.MustRegister("noop", handler.HandlerFunc(func(context.Context, *handler.Request) error { return nil }))
+	m := metrics.NewWorker(prometheus.NewRegistry())
+	d := dispatch.New(nil, dispatch.Options{Registry: reg, Metrics: m, Group: "g", Logger: log})
+	b.Cleanup(d.Close)
+	act := dispatch.Action{ID: uuid.New(), Schema: "tenant_acme", Name: "bench_noop", Type: "custom",
+		HandlerName: "noop", Timeout: 10 * time.Second, MaxConcurrent: 100000, Source: dispatch.SourceAction}
+	p := New(rdb, nil, staticMatch{Dispatcher: d, actions: []dispatch.Action{act}}, nil, Options{
+		Prefix: prefix, Group: "g", WorkerID: "w", Logger: log, Metrics: m,
+	})
+	b.Cleanup(p.Close)
+
+	data := json.RawMessage(`{"bench":true,"pad":"` + strings.Repeat("x", 230) + `"}`)
+	ev, err := event.New("tenant_acme", "users.created", "user", uuid.New(), data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	entry, err := ev.Entry()
+	if err != nil {
+		b.Fatal(err)
+	}
+	values := make(map[string]any, len(entry))
+	for k, v := range entry {
+		values[k] = v
+	}
+	stream := prefix + ":tenants:users:0"
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p.Process(ctx, consumer.Delivery{Stream: stream, ID: "1-1", Values: values})
+		}
+	})
+	b.StopTimer()
+	var got dto.Metric
+	if err := m.EventsTotal.WithLabelValues("g", "users.created", metrics.OutcomeSuccess).Write(&got); err != nil {
+		b.Fatal(err)
+	}
+	if n := got.GetCounter().GetValue(); n < float64(b.N) {
+		b.Fatalf("%v events succeeded, want %d", n, b.N)
+	}
+}
