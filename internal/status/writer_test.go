@@ -176,15 +176,21 @@ func TestRejectedWriteFailsAloneOthersLand(t *testing.T) {
 	// A long linger puts every write in one flush.
 	w, m := newWriter(t, e.pool, status.Options{MaxWait: 300 * time.Millisecond})
 	const n = 9
-	bad := 4
+	bad := map[int]bool{4: true, 5: true}
 	errs := make([]error, n)
 	evs := make([]*event.Event, n)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		evs[i] = e.newEvent(t, i%2 == 0)
 		u := done(t, e.schema, evs[i], e.action)
-		if i == bad {
+		switch i {
+		case 4:
 			u.Executions[0].ActionID = uuid.New() // no such action: a foreign key violation
+		case 5:
+			// Its row is missing and would be inserted from an event that
+			// is not valid: the insert refuses it (Write does not validate
+			// the event's content up front).
+			evs[i].EventType = "Not A Type"
 		}
 		wg.Add(1)
 		go func(i int) {
@@ -194,8 +200,8 @@ func TestRejectedWriteFailsAloneOthersLand(t *testing.T) {
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if i == bad {
-			require.ErrorIs(t, err, status.ErrRejected)
+		if bad[i] {
+			require.ErrorIs(t, err, status.ErrRejected, i)
 			continue
 		}
 		require.NoError(t, err, i)
@@ -203,7 +209,8 @@ func TestRejectedWriteFailsAloneOthersLand(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, event.StatusCompleted, got.Status)
 	}
-	require.Equal(t, n-1, e.count(t, "SELECT count(*) FROM S.action_executions"))
+	require.Equal(t, n-len(bad), e.count(t, "SELECT count(*) FROM S.action_executions"))
+	require.Zero(t, e.count(t, "SELECT count(*) FROM S.events WHERE id = $1", evs[5].ID), "the invalid event was not inserted")
 	require.Positive(t, flushes(m, metrics.OutcomeError))
 	require.Zero(t, queueLength(m))
 }
