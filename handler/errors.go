@@ -119,7 +119,7 @@ func Call(ctx context.Context, h Handler, req *Request) (err error) {
 	if h == nil || req == nil {
 		return Permanent(fmt.Errorf("%w: handler %v, request %v", ErrNoHandler, h != nil, req != nil))
 	}
-	ctx, cancel := context.WithTimeout(ctx, req.Timeout())
+	ctx, cancel := withTimeout(ctx, req.Timeout())
 	defer cancel()
 	defer func() {
 		if v := recover(); v != nil {
@@ -127,6 +127,17 @@ func Call(ctx context.Context, h Handler, req *Request) (err error) {
 		}
 	}()
 	return h.Handle(ctx, req)
+}
+
+// withTimeout is context.WithTimeout, except that a ctx whose deadline
+// comes first is used as it is: the worker's dispatcher has already set the
+// attempt's deadline, and deriving another cancelable context for every
+// call is measurable at the worker's rates.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && !dl.After(time.Now().Add(d)) {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // panicLocation finds the first frame outside the runtime below the

@@ -80,7 +80,9 @@ type Request struct {
 
 	mu     sync.Mutex
 	output json.RawMessage
-	logger *zap.Logger
+	logger *zap.Logger // built from base and where on the first Logger call
+	base   *zap.Logger
+	where  []zap.Field
 }
 
 // SetOutput stores v, JSON-encoded, as the attempt's output
@@ -134,32 +136,42 @@ func (r *Request) Logger() *zap.Logger {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.logger == nil {
-		return nopLogger
+		if r.base == nil {
+			return nopLogger
+		}
+		r.logger = r.base.With(r.fields()...)
 	}
 	return r.logger
 }
 
-// SetLogger derives the attempt's logger from base, adding the event and
-// action fields. Call it after Event, Action and Attempt are filled in. A nil
-// base means a logger that discards everything.
-func (r *Request) SetLogger(base *zap.Logger) {
-	if base == nil {
-		base = nopLogger
-	}
-	fields := []zap.Field{
+// SetLogger derives the attempt's logger from base, adding where (fields
+// naming where the event is, such as its stream) and the event and action
+// fields. The logger is built when Logger is first called, from the
+// Event, Action and Attempt the request holds then: most attempts log
+// nothing, and zap encodes a derived logger's fields at once. Call it after
+// Event, Action and Attempt are filled in, and do not modify where
+// afterwards. A nil base means a logger that discards everything.
+func (r *Request) SetLogger(base *zap.Logger, where ...zap.Field) {
+	r.mu.Lock()
+	r.base, r.where, r.logger = base, where, nil
+	r.mu.Unlock()
+}
+
+// fields are the where fields plus the event's and action's.
+func (r *Request) fields() []zap.Field {
+	fields := make([]zap.Field, 0, len(r.where)+4)
+	fields = append(fields, r.where...)
+	fields = append(fields,
 		zap.String(logging.KeyAction, r.Action.Name),
 		zap.Int(logging.KeyAttempt, r.Attempt),
-	}
+	)
 	if r.Event != nil {
 		fields = append(fields, zap.Stringer(logging.KeyEventID, r.Event.ID))
 		if r.Event.CorrelationID != uuid.Nil {
 			fields = append(fields, zap.Stringer(logging.KeyCorrelationID, r.Event.CorrelationID))
 		}
 	}
-	l := base.With(fields...)
-	r.mu.Lock()
-	r.logger = l
-	r.mu.Unlock()
+	return fields
 }
 
 // Timeout is the deadline Call gives the attempt: Action.Timeout, or

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/neo-events/neo-events/event"
@@ -129,19 +130,27 @@ func TestCallPanic(t *testing.T) {
 func TestCallTimeout(t *testing.T) {
 	t.Parallel()
 	deadline := func(timeout time.Duration) time.Duration {
-		var left time.Duration
-		h := handler.HandlerFunc(func(ctx context.Context, _ *handler.Request) error {
-			d, ok := ctx.Deadline()
-			require.True(t, ok, "Call always sets a deadline")
-			left = time.Until(d)
-			return nil
-		})
-		require.NoError(t, handler.Call(context.Background(), h, &handler.Request{Action: handler.Action{Timeout: timeout}}))
-		return left
+		return deadlineUnder(t, context.Background(), timeout)
 	}
 	require.InDelta(t, float64(handler.DefaultTimeout), float64(deadline(0)), float64(time.Second))
 	require.InDelta(t, float64(handler.DefaultTimeout), float64(deadline(-time.Second)), float64(time.Second))
 	require.InDelta(t, float64(2*time.Second), float64(deadline(2*time.Second)), float64(time.Second))
+
+	// A caller's deadline wins when it comes first, and only then.
+	for _, tc := range []struct {
+		name            string
+		caller, timeout time.Duration
+		want            time.Duration
+	}{
+		{"caller's deadline first", 3 * time.Second, time.Minute, 3 * time.Second},
+		{"same timeout", 5 * time.Second, 5 * time.Second, 5 * time.Second},
+		{"action's timeout first", time.Minute, 2 * time.Second, 2 * time.Second},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), tc.caller)
+		got := deadlineUnder(t, ctx, tc.timeout)
+		cancel()
+		require.InDelta(t, float64(tc.want), float64(got), float64(time.Second), tc.name)
+	}
 
 	slow := handler.HandlerFunc(func(ctx context.Context, _ *handler.Request) error {
 		<-ctx.Done()
@@ -150,6 +159,20 @@ func TestCallTimeout(t *testing.T) {
 	err := handler.Call(context.Background(), slow, &handler.Request{Action: handler.Action{Timeout: 10 * time.Millisecond}})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.False(t, handler.IsPermanent(err))
+}
+
+// deadlineUnder returns how long a handler called under ctx had left.
+func deadlineUnder(t *testing.T, ctx context.Context, timeout time.Duration) time.Duration {
+	t.Helper()
+	var left time.Duration
+	h := handler.HandlerFunc(func(ctx context.Context, _ *handler.Request) error {
+		d, ok := ctx.Deadline()
+		require.True(t, ok, "Call always sets a deadline")
+		left = time.Until(d)
+		return nil
+	})
+	require.NoError(t, handler.Call(ctx, h, &handler.Request{Action: handler.Action{Timeout: timeout}}))
+	return left
 }
 
 func TestCallRefusesNil(t *testing.T) {
@@ -236,8 +259,29 @@ func TestLogger(t *testing.T) {
 		"attempt":        int64(3),
 	}, entries[0].ContextMap())
 
+	// Fields naming where the event is come first, each once; the logger
+	// is built once and reused.
+	core, logs = observer.New(zap.InfoLevel)
+	req.SetLogger(zap.New(core), zap.String("schema", "tenant_acme"), zap.String("stream", "s:1"))
+	l := req.Logger()
+	require.Same(t, l, req.Logger())
+	l.Info("again")
+	entries = logs.All()
+	require.Len(t, entries, 1)
+	require.Equal(t, []string{"schema", "stream", "action", "attempt", "event_id", "correlation_id"},
+		fieldKeys(entries[0].Context))
+
 	req.SetLogger(nil)
 	require.NotNil(t, req.Logger())
+	req.Logger().Info("discarded")
+}
+
+func fieldKeys(fs []zapcore.Field) []string {
+	keys := make([]string, len(fs))
+	for i, f := range fs {
+		keys[i] = f.Key
+	}
+	return keys
 }
 
 func TestValidateName(t *testing.T) {
