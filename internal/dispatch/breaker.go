@@ -126,11 +126,12 @@ func (d *Dispatcher) breakerFor(k actionKey) *breaker {
 
 // reportTransition records the breaker change in Postgres (best effort) and
 // in the action_circuit_open gauge.
-func (d *Dispatcher) reportTransition(ctx context.Context, a Action, t transition, cause error, log *zap.Logger) {
+func (d *Dispatcher) reportTransition(ctx context.Context, a Action, t transition, cause error, rl *runLog) {
 	if t == noTransition {
 		return
 	}
 	open := t == toOpen
+	log := rl.get()
 	if d.opt.Metrics != nil {
 		v := 0.0
 		if open {

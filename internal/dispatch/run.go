@@ -22,10 +22,43 @@ type RunRequest struct {
 	Attempt     int // 1 for the first attempt
 	MaxAttempts int
 	ExecutionID uuid.UUID
-	// Logger is where the event is (schema, stream...); Run and the
-	// handler's logger add event_id, correlation_id, action and attempt.
-	// Nil: the dispatcher's.
+	// Logger is the logger Run and the handler derive theirs from; they add
+	// LogFields, then event_id, correlation_id, action and attempt. Nil: the
+	// dispatcher's.
 	Logger *zap.Logger
+	// LogFields name where the event is (schema, stream...). They are added
+	// only when something is logged, which most attempts never do: a
+	// Logger already carrying them costs zap's field encoding per event.
+	// Run and the handler keep the slice; do not modify it afterwards.
+	LogFields []zap.Field
+}
+
+// runLog is Run's logger, built on first use.
+type runLog struct {
+	req *RunRequest
+	d   *Dispatcher
+	l   *zap.Logger
+}
+
+func (r *runLog) get() *zap.Logger {
+	if r.l != nil {
+		return r.l
+	}
+	base := r.req.Logger
+	if base == nil {
+		base = r.d.log
+	}
+	fields := make([]zap.Field, 0, len(r.req.LogFields)+4)
+	fields = append(fields, r.req.LogFields...)
+	fields = append(fields, zap.String(logging.KeyAction, r.req.Action.Name), zap.Int(logging.KeyAttempt, r.req.Attempt))
+	if ev := r.req.Event; ev != nil {
+		fields = append(fields, zap.Stringer(logging.KeyEventID, ev.ID))
+		if ev.CorrelationID != uuid.Nil {
+			fields = append(fields, zap.Stringer(logging.KeyCorrelationID, ev.CorrelationID))
+		}
+	}
+	r.l = base.With(fields...)
+	return r.l
 }
 
 // Result is what came of a Run.
@@ -71,17 +104,7 @@ func (r Result) Attempted() bool { return !r.Started.IsZero() }
 // fleet-wide throttle. The wait for a slot ends with ctx.
 func (d *Dispatcher) Run(ctx context.Context, req RunRequest) Result {
 	a := req.Action
-	log := req.Logger
-	if log == nil {
-		log = d.log
-	}
-	log = log.With(zap.String(logging.KeyAction, a.Name), zap.Int(logging.KeyAttempt, req.Attempt))
-	if req.Event != nil {
-		log = log.With(zap.String(logging.KeyEventID, req.Event.ID.String()))
-		if req.Event.CorrelationID != uuid.Nil {
-			log = log.With(zap.String(logging.KeyCorrelationID, req.Event.CorrelationID.String()))
-		}
-	}
+	log := &runLog{req: &req, d: d}
 	h, ok := d.lookup(a.HandlerName)
 	if !ok {
 		return Result{Err: fmt.Errorf("%w: %q (action %s)", ErrUnknownHandler, a.HandlerName, a.Name),
@@ -132,7 +155,7 @@ func classify(ctx context.Context, r Result) outcome {
 // call runs the handler in its own goroutine so that a handler ignoring its
 // deadline costs a goroutine and a concurrency slot (released when it does
 // return), not the worker's progress.
-func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest, release func(), log *zap.Logger) Result {
+func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest, release func(), log *runLog) Result {
 	a := rr.Action
 	hreq := &handler.Request{
 		Event: rr.Event,
@@ -144,7 +167,7 @@ func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest,
 	if base == nil {
 		base = d.log
 	}
-	hreq.SetLogger(base)
+	hreq.SetLogger(base, rr.LogFields...)
 	timeout := hreq.Timeout()
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -164,7 +187,7 @@ func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest,
 		case err = <-done:
 		case <-grace.C:
 			err = fmt.Errorf("%w after %s: %w", ErrAbandoned, timeout, tctx.Err())
-			log.Error("handler ignored its context; abandoned", zap.Duration("timeout", timeout))
+			log.get().Error("handler ignored its context; abandoned", zap.Duration("timeout", timeout))
 		}
 		grace.Stop()
 	}
@@ -206,7 +229,7 @@ func (d *Dispatcher) observe(a Action, took time.Duration) {
 // and returns how long to defer, or 0. A limiter error fails open: a Redis
 // hiccup should slow nothing down, and the limit is a courtesy to the
 // downstream, not a correctness property.
-func (d *Dispatcher) rateLimited(ctx context.Context, a Action, log *zap.Logger) time.Duration {
+func (d *Dispatcher) rateLimited(ctx context.Context, a Action, log *runLog) time.Duration {
 	if d.opt.Limiter == nil {
 		return 0
 	}
@@ -223,7 +246,7 @@ func (d *Dispatcher) rateLimited(ctx context.Context, a Action, log *zap.Logger)
 		}
 		ok, wait, err := d.opt.Limiter.Allow(ctx, c.key, c.limit)
 		if err != nil {
-			log.Warn("rate limiter failed; allowing the call", zap.String("key", c.key), zap.Error(err))
+			log.get().Warn("rate limiter failed; allowing the call", zap.String("key", c.key), zap.Error(err))
 			continue
 		}
 		if !ok {

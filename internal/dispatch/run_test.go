@@ -352,28 +352,52 @@ func TestPGHealthRefusesBadSchema(t *testing.T) {
 
 // TestRunLogsNameEachFieldOnce: the handler's logger and Run's own carry
 // event_id, correlation_id, action and attempt exactly once, on top of
-// what the caller's logger says.
+// what the caller's logger and LogFields say, whether the caller's fields
+// come in its logger or, built only when something is logged, as LogFields.
 func TestRunLogsNameEachFieldOnce(t *testing.T) {
 	t.Parallel()
-	core, logs := observer.New(zap.InfoLevel)
 	reg := handler.NewRegistry()
 	reg.MustRegister("talk", handler.HandlerFunc(func(_ context.Context, r *handler.Request) error {
 		r.Logger().Info("from the handler")
 		return nil
 	}))
-	d := dispatch.New(nil, dispatch.Options{Registry: reg})
-	defer d.Close()
 	ev := newEvent(t, "tenant_acme", "users.created", `{}`)
 	ev.CorrelationID = uuid.New()
-	base := zap.New(core).With(zap.String("schema", ev.Schema))
-	r := d.Run(context.Background(), dispatch.RunRequest{Event: ev, Action: testAction("talk"), Attempt: 3,
-		MaxAttempts: 4, ExecutionID: uuid.New(), Logger: base})
-	require.NoError(t, r.Err)
-	entries := logs.FilterMessage("from the handler").All()
-	require.Len(t, entries, 1)
-	count := map[string]int{}
-	for _, f := range entries[0].Context {
-		count[f.Key]++
+	for _, tc := range []struct {
+		name   string
+		with   []zap.Field // on the caller's logger
+		fields []zap.Field // as LogFields
+		want   map[string]int
+	}{
+		{name: "caller's logger", with: []zap.Field{zap.String("schema", ev.Schema)},
+			want: map[string]int{"schema": 1, "event_id": 1, "correlation_id": 1, "action": 1, "attempt": 1}},
+		{name: "LogFields", fields: []zap.Field{zap.String("schema", ev.Schema), zap.String("stream", "s:0")},
+			want: map[string]int{"schema": 1, "stream": 1, "event_id": 1, "correlation_id": 1, "action": 1, "attempt": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zap.InfoLevel)
+			// A failing rate limiter makes Run itself log (and allow the call).
+			lim := &fakeLimiter{err: errBoom}
+			d := dispatch.New(nil, dispatch.Options{Registry: reg, Limiter: lim})
+			defer d.Close()
+			a := testAction("talk")
+			a.RateLimitPerMinute = 10
+			r := d.Run(context.Background(), dispatch.RunRequest{Event: ev, Action: a, Attempt: 3,
+				MaxAttempts: 4, ExecutionID: uuid.New(), Logger: zap.New(core).With(tc.with...), LogFields: tc.fields})
+			require.NoError(t, r.Err)
+			for _, msg := range []string{"from the handler", "rate limiter failed; allowing the call"} {
+				entries := logs.FilterMessage(msg).All()
+				require.Len(t, entries, 1, msg)
+				count := map[string]int{}
+				for _, f := range entries[0].Context {
+					if f.Key != "key" && f.Key != "error" {
+						count[f.Key]++
+					}
+				}
+				require.Equal(t, tc.want, count, msg)
+				require.Equal(t, ev.ID.String(), entries[0].ContextMap()["event_id"], msg)
+				require.Equal(t, ev.CorrelationID.String(), entries[0].ContextMap()["correlation_id"], msg)
+			}
+		})
 	}
-	require.Equal(t, map[string]int{"schema": 1, "event_id": 1, "correlation_id": 1, "action": 1, "attempt": 1}, count)
 }
