@@ -122,7 +122,11 @@ func (p *Processor) Close() {
 
 // job is one event to work on: a fresh delivery or a due retry.
 type job struct {
-	ev          *event.Event
+	ev *event.Event
+	// The entry's fields: values as go-redis returned them (a delivery) or
+	// fields (a retry item). Only dead letters and retry items need the
+	// string map, so a delivery's is built on demand (entryFields).
+	values      map[string]any
 	fields      map[string]string
 	stream      string
 	entryID     string // the entry to acknowledge; "" for a retry (acked when scheduled)
@@ -132,25 +136,74 @@ type job struct {
 	recovered   []store.Execution // completed attempts read back from the done-marker
 	item        *retryItem
 	itemRaw     string
-	log         *zap.Logger // names the event (event_id, correlation_id, ...)
-	base        *zap.Logger // the same without the event's ids, for dispatch
+
+	// where names the event for logs (event_type, schema, stream,
+	// entry_id); dispatch adds them to the handler's logger only when
+	// something is logged. The job's own logger adds event_id and
+	// correlation_id and is built on first use (logger): zap encodes a
+	// derived logger's fields at once, and most events log nothing.
+	where   [4]zap.Field
+	base    *zap.Logger
+	logOnce sync.Once
+	log     *zap.Logger
+}
+
+// newJob returns the job of ev, read from stream at entry id.
+func (p *Processor) newJob(ev *event.Event, stream, id string) *job {
+	j := &job{ev: ev, stream: stream, base: p.log}
+	j.where = [4]zap.Field{zap.String(logging.KeyEventType, ev.EventType), zap.String(logging.KeySchema, ev.Schema),
+		zap.String(logging.KeyStream, stream), zap.String(logging.KeyEntryID, id)}
+	return j
+}
+
+// logger is the job's logger: where, event_id and correlation_id.
+func (j *job) logger() *zap.Logger {
+	j.logOnce.Do(func() {
+		fields := append(j.where[:len(j.where):len(j.where)], zap.Stringer(logging.KeyEventID, j.ev.ID))
+		if j.ev.CorrelationID != uuid.Nil {
+			fields = append(fields, zap.Stringer(logging.KeyCorrelationID, j.ev.CorrelationID))
+		}
+		j.log = j.base.With(fields...)
+	})
+	return j.log
+}
+
+// field returns one field of the entry.
+func (j *job) field(k string) (string, bool) {
+	if j.fields != nil {
+		v, ok := j.fields[k]
+		return v, ok
+	}
+	v, ok := j.values[k]
+	if !ok {
+		return "", false
+	}
+	return dlq.ValueString(v), true
+}
+
+// entryFields returns the entry's fields as strings, for a dead letter or
+// a retry item. Not safe for concurrent use: only conclude and the
+// run-level paths (one goroutine) call it.
+func (j *job) entryFields() map[string]string {
+	if j.fields == nil {
+		j.fields = dlq.FieldsFromValues(j.values)
+	}
+	return j.fields
 }
 
 // Process handles one delivery from the consumer.
 func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
-	fields := dlq.FieldsFromValues(d.Values)
-	ev, err := event.DecodeEntry(fields)
+	ev, err := event.DecodeValues(d.Values)
 	if err != nil {
-		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", fields, err)
+		// The raw fields go to the dead letter as they were.
+		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", dlq.FieldsFromValues(d.Values), err)
 		return
 	}
 	ev.QueueName, ev.MessageID = d.Stream, d.ID
-	j := &job{
-		ev: ev, fields: fields, stream: d.Stream, entryID: d.ID,
-		redelivered: d.Redelivered,
-	}
-	j.base, j.log = p.loggers(ev, d.Stream, d.ID)
-	if names := fields[dlq.FieldRedriveActions]; names != "" || fields[dlq.FieldRedriveCount] != "" {
+	j := p.newJob(ev, d.Stream, d.ID)
+	j.values, j.entryID, j.redelivered = d.Values, d.ID, d.Redelivered
+	names, _ := j.field(dlq.FieldRedriveActions)
+	if count, _ := j.field(dlq.FieldRedriveCount); names != "" || count != "" {
 		j.redelivered = true
 		j.redrive = dlq.SplitActions(names)
 		if j.redrive == nil {
@@ -158,19 +211,6 @@ func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
 		}
 	}
 	p.run(ctx, j)
-}
-
-// loggers returns the logger dispatch derives handler loggers from (where
-// the event is; dispatch adds event_id, correlation_id, action and attempt)
-// and the processor's own, which also names the event.
-func (p *Processor) loggers(ev *event.Event, stream, id string) (base, log *zap.Logger) {
-	base = p.log.With(zap.String(logging.KeyEventType, ev.EventType), zap.String(logging.KeySchema, ev.Schema),
-		zap.String(logging.KeyStream, stream), zap.String(logging.KeyEntryID, id))
-	log = base.With(zap.String(logging.KeyEventID, ev.ID.String()))
-	if ev.CorrelationID != uuid.Nil {
-		log = log.With(zap.String(logging.KeyCorrelationID, ev.CorrelationID.String()))
-	}
-	return base, log
 }
 
 // deadLetterInvalid moves an entry that can never succeed to the DLQ with
@@ -219,19 +259,19 @@ func (p *Processor) run(ctx context.Context, j *job) {
 		if j.item != nil {
 			sourceID = j.item.EntryID
 		}
-		p.deadLetterInvalid(ctx, j.stream, sourceID, j.entryID, j.itemRaw, j.fields,
+		p.deadLetterInvalid(ctx, j.stream, sourceID, j.entryID, j.itemRaw, j.entryFields(),
 			fmt.Errorf("schema %q: %w", j.ev.Schema, err))
 		return
 	}
 	if err != nil {
 		// Usually PostgreSQL is unreachable. Leave the entry pending: it is
 		// reclaimed and tried again after worker.claim_min_idle.
-		j.log.Warn("match actions failed; entry left pending for redelivery", zap.Error(err))
+		j.logger().Warn("match actions failed; entry left pending for redelivery", zap.Error(err))
 		return
 	}
 	tasks, waiting, err := p.plan(ctx, j, actions)
 	if err != nil {
-		j.log.Warn("plan failed; entry left pending for redelivery", zap.Error(err))
+		j.logger().Warn("plan failed; entry left pending for redelivery", zap.Error(err))
 		return
 	}
 	// A done-marker protects completed actions from a re-run when the
@@ -280,7 +320,7 @@ func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action)
 		}
 		a, ok := byID[pa.ID]
 		if !ok {
-			j.log.Warn("action of a scheduled retry no longer matches (deactivated, changed or deleted); dropping its retry",
+			j.logger().Warn("action of a scheduled retry no longer matches (deactivated, changed or deleted); dropping its retry",
 				zap.String(logging.KeyAction, pa.Name))
 			continue
 		}
@@ -371,7 +411,7 @@ func (p *Processor) execute(ctx context.Context, j *job, tasks []task) []result 
 func (p *Processor) attempt(ctx context.Context, j *job, t task, res *result) {
 	id, _ := event.NewID()
 	r := p.d.Run(ctx, dispatch.RunRequest{
-		Event: j.ev, Action: t.action, Attempt: t.attempt, ExecutionID: id, Logger: j.base,
+		Event: j.ev, Action: t.action, Attempt: t.attempt, ExecutionID: id, Logger: j.base, LogFields: j.where[:],
 		MaxAttempts: p.policy(j, t.action).MaxAttempts(),
 	})
 	*res = result{Result: r, execID: id}
@@ -401,14 +441,14 @@ type policyKey struct {
 // cached: parsing the action's retry_policy JSON for every event cost a
 // tenth of the worker's CPU.
 func (p *Processor) policy(j *job, a dispatch.Action) retry.Policy {
-	_, has := j.fields[event.FieldMaxRetries]
+	_, has := j.field(event.FieldMaxRetries)
 	k := policyKey{raw: string(a.RetryPolicy), maxRetries: j.ev.MaxRetries, has: has}
 	if pol, ok := p.policies.Load(k); ok {
 		return pol.(retry.Policy)
 	}
 	pol, err := retry.Resolve(a.RetryPolicy, j.ev.MaxRetries, has, p.opt.Fallback)
 	if err != nil {
-		j.log.Warn("action retry_policy is invalid; using the event's max_retries and config defaults",
+		j.logger().Warn("action retry_policy is invalid; using the event's max_retries and config defaults",
 			zap.String(logging.KeyAction, a.Name), zap.Error(err))
 		pol, _ = retry.Resolve(nil, j.ev.MaxRetries, has, p.opt.Fallback)
 	}
@@ -429,7 +469,7 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 	now := time.Now()
 	item := j.item
 	if item == nil {
-		item = &retryItem{V: 1, Stream: j.stream, EntryID: j.entryID, Fields: j.fields, StartedAt: now}
+		item = &retryItem{V: 1, Stream: j.stream, EntryID: j.entryID, StartedAt: now} // Fields: when needed
 	}
 	next := append([]pendingAction(nil), waiting...)
 	// Completed attempts a dead worker recorded only in the done-marker.
@@ -441,7 +481,10 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 	var lastErr string
 	for i, t := range tasks {
 		r := results[i]
-		log := j.log.With(zap.String(logging.KeyAction, t.action.Name), zap.Int(logging.KeyAttempt, t.attempt))
+		// Built only when something is logged.
+		log := func() *zap.Logger {
+			return j.logger().With(zap.String(logging.KeyAction, t.action.Name), zap.Int(logging.KeyAttempt, t.attempt))
+		}
 		if r.Deferred > 0 {
 			next = append(next, pendingAction{ID: t.action.ID, Name: t.action.Name, Attempt: t.attempt,
 				Due: now.Add(r.Deferred).UnixMilli(), Parent: t.parent})
@@ -469,7 +512,7 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 				Due: now.Add(delay).UnixMilli(), Parent: x.ID})
 			p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeRetry).Inc()
 			p.m.RetriesTotal.WithLabelValues(p.opt.Group, t.action.Name).Inc()
-			log.Info("action failed; retry scheduled", zap.Duration("delay", delay), zap.String("error", lastErr))
+			log().Info("action failed; retry scheduled", zap.Duration("delay", delay), zap.String("error", lastErr))
 			continue
 		}
 		x.Status = store.ExecFailed
@@ -481,6 +524,9 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 		case r.Permanent || handler.IsPermanent(r.Err):
 			reason = dlq.ReasonPermanent
 		}
+		if item.Fields == nil {
+			item.Fields = j.entryFields()
+		}
 		letters = append(letters, dlq.AppendFields(nil, item.Fields, dlq.Letter{
 			Reason: reason, Error: lastErr, Attempts: t.attempt, Action: t.action.Name,
 			SourceStream: item.Stream, SourceID: item.EntryID,
@@ -488,7 +534,7 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 		item.Failed = true
 		p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeDeadLettered).Inc()
 		p.m.DeadLettersTotal.WithLabelValues(p.opt.Group, string(reason)).Inc()
-		log.Warn("action dead-lettered", zap.String("reason", string(reason)), zap.String("error", lastErr))
+		log().Warn("action dead-lettered", zap.String("reason", string(reason)), zap.String("error", lastErr))
 	}
 	if lastErr != "" {
 		item.LastError = lastErr
@@ -497,7 +543,7 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 	up := p.statusUpdate(j, item, final, now)
 	if p.w != nil {
 		if err := p.w.Write(ctx, status.Update{Schema: j.ev.Schema, Event: j.ev, Status: up, Executions: execs}); err != nil {
-			j.log.Warn("status not written; entry left unacknowledged for redelivery", zap.Error(err))
+			j.logger().Warn("status not written; entry left unacknowledged for redelivery", zap.Error(err))
 			return
 		}
 	}
@@ -507,17 +553,20 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 		marked: j.needsMarker || j.redelivered,
 	}
 	if !final {
+		if item.Fields == nil {
+			item.Fields = j.entryFields()
+		}
 		item.Actions = next
 		item.Nonce = uuid.NewString()
 		raw, err := item.encode()
 		if err != nil {
-			j.log.Error("cannot schedule retry; entry left unacknowledged", zap.Error(err))
+			j.logger().Error("cannot schedule retry; entry left unacknowledged", zap.Error(err))
 			return
 		}
 		o.newItem, o.newDue = raw, item.due()
 	}
 	if err := p.apply(ctx, o); err != nil {
-		j.log.Warn("could not acknowledge; the entry will be redelivered (completed actions are not re-run)", zap.Error(err))
+		j.logger().Warn("could not acknowledge; the entry will be redelivered (completed actions are not re-run)", zap.Error(err))
 		return
 	}
 	if final {
@@ -661,7 +710,7 @@ func (p *Processor) runRetry(ctx context.Context, raw string) {
 		return
 	}
 	ev.QueueName, ev.MessageID = item.Stream, item.EntryID
-	j := &job{ev: ev, fields: item.Fields, stream: item.Stream, item: item, itemRaw: raw}
-	j.base, j.log = p.loggers(ev, item.Stream, item.EntryID)
+	j := p.newJob(ev, item.Stream, item.EntryID)
+	j.fields, j.item, j.itemRaw = item.Fields, item, raw
 	p.run(ctx, j)
 }
