@@ -1,8 +1,9 @@
 // Command publisher-bench is the load generator and proof of throughput of
 // neo-events (DESIGN §6, issue 4). It creates its own database and key
-// prefix, drives the real publisher and in-process workers, verifies that
-// nothing was lost or executed twice, prints a table (or, with --json, one
-// JSON object) and removes what it created.
+// prefix, drives the real publisher and workers (in-process, or worker
+// processes with --worker-bin), verifies that nothing was lost or executed
+// twice, prints a table (or, with --json, one JSON object) and removes what
+// it created.
 //
 //	publisher-bench --mode e2e --duration 60s --rate 10000 --json
 //
@@ -59,7 +60,8 @@ func parseFlags(args []string, stderr io.Writer) (bench.Config, options, error) 
 	fs.Float64Var(&c.Rate, "rate", 0, "offered events per second, open loop (0: as fast as possible)")
 	fs.IntVar(&c.Publishers, "publishers", 0, "concurrent publishing goroutines (default 256; 8 pipelines for redis-only)")
 	fs.IntVar(&c.Batch, "batch", 0, "events per Publish call (default 1; 256 for redis-only and worker pre-fill)")
-	fs.IntVar(&c.Workers, "workers", bench.DefaultWorkers, "in-process workers (worker, e2e)")
+	fs.IntVar(&c.Workers, "workers", bench.DefaultWorkers, "workers (worker, e2e): in-process, or processes with --worker-bin")
+	fs.StringVar(&c.WorkerBin, "worker-bin", "", "run the workers as processes of this binary (go build -o bin/worker ./cmd/worker) and report their RSS apart")
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "worker.concurrency of each worker (default: the config default)")
 	fs.IntVar(&c.Tenants, "tenants", bench.DefaultTenants, "tenant schemas to spread events over (0: admin only)")
 	fs.IntVar(&c.Partitions, "partitions", bench.DefaultPartitions, "partitions per stream category")

@@ -84,8 +84,12 @@ type Config struct {
 	// Batch is the events per Publish call (per pipeline in redis-only).
 	// Defaults to 1 (publish, e2e) or 256 (redis-only, worker pre-fill).
 	Batch int `json:"batch"`
-	// Workers is the number of in-process fleet workers. Defaults to 2.
+	// Workers is the number of workers. Defaults to 2.
 	Workers int `json:"workers"`
+	// WorkerBin, when set, runs the workers as processes of this binary
+	// (cmd/worker) instead of in the bench process, so that their memory
+	// is measured on its own (Result.WorkerRSS). Worker and e2e modes.
+	WorkerBin string `json:"worker_bin,omitempty"`
 	// Concurrency per worker (worker.concurrency). Defaults to the config default.
 	Concurrency int `json:"concurrency"`
 	// Tenants is the number of tenant schemas events are spread over; 0

@@ -26,7 +26,7 @@ func runWorker(ctx context.Context, e *env, res *Result) error {
 		// Without rows, an injected loss is an event expected but never added.
 		res.Published += int64(e.cfg.InjectLost)
 	}
-	f, err := e.startWorkers()
+	f, err := e.launchWorkers(ctx)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (e *env) prefill(ctx context.Context) (int64, error) {
 // runE2E publishes through the real publisher while the workers process,
 // then waits for the drain and verifies everything in Postgres and Redis.
 func runE2E(ctx context.Context, e *env, res *Result) error {
-	f, err := e.startWorkers()
+	f, err := e.launchWorkers(ctx)
 	if err != nil {
 		return err
 	}

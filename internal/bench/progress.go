@@ -16,11 +16,13 @@ type counters struct {
 	processed func() int64 // nil when no workers run
 	errors    func() int64
 	backlog   func(context.Context) (int64, error)
+	workerRSS func() float64 // nil unless the workers are processes
 }
 
 // progress prints one line a second to w until ctx ends, and tracks the
-// peak RSS meanwhile.
-func progress(ctx context.Context, w io.Writer, c counters, rss *RSS) {
+// peak RSS meanwhile: the bench's own in rss, the worker processes' in
+// wrss (nil when the workers run in-process).
+func progress(ctx context.Context, w io.Writer, c counters, rss, wrss *RSS) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	start := time.Now()
@@ -33,6 +35,14 @@ func progress(ctx context.Context, w io.Writer, c counters, rss *RSS) {
 			rss.Max = max(rss.Max, rssMiB())
 			if rss.Warm == 0 && now.Sub(start) >= warmup {
 				rss.Warm = rssMiB()
+			}
+			var workers float64
+			if wrss != nil {
+				workers = c.workerRSS()
+				wrss.Max = max(wrss.Max, workers)
+				if wrss.Warm == 0 && now.Sub(start) >= warmup {
+					wrss.Warm = workers
+				}
 			}
 			if w == nil {
 				continue
@@ -51,6 +61,9 @@ func progress(ctx context.Context, w io.Writer, c counters, rss *RSS) {
 				}
 			}
 			line += fmt.Sprintf("  errors %d  rss %.0fMiB", c.errors(), rssMiB())
+			if wrss != nil {
+				line += fmt.Sprintf("  workers' rss %.0fMiB", workers)
+			}
 			fmt.Fprintln(w, line)
 		}
 	}

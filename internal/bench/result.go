@@ -33,12 +33,16 @@ type Result struct {
 	// to finish (worker, e2e).
 	LoadSeconds  float64 `json:"load_seconds"`
 	DrainSeconds float64 `json:"drain_seconds,omitempty"`
-	// RSS of the bench process (workers included) in MiB.
-	RSS      RSS    `json:"rss_mib"`
-	Database string `json:"database"`
-	Prefix   string `json:"prefix"`
-	OK       bool   `json:"ok"`
-	Failure  string `json:"failure,omitempty"`
+	// RSS of the bench process (workers included unless they run as
+	// processes) in MiB.
+	RSS RSS `json:"rss_mib"`
+	// WorkerRSS sums the worker processes' RSS in MiB (Config.WorkerBin
+	// only; Start is taken once they are ready).
+	WorkerRSS *RSS   `json:"worker_rss_mib,omitempty"`
+	Database  string `json:"database"`
+	Prefix    string `json:"prefix"`
+	OK        bool   `json:"ok"`
+	Failure   string `json:"failure,omitempty"`
 }
 
 // Verification is what the post-run checks found.
@@ -107,6 +111,14 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("ratio "+k, "%.2f", r.Ratios[k])
 	}
 	row("rss MiB", "start %.0f  warm(30s) %.0f  end %.0f  max %.0f", r.RSS.Start, r.RSS.Warm, r.RSS.End, r.RSS.Max)
+	if w := r.WorkerRSS; w != nil {
+		growth := "n/a (run shorter than 30s)"
+		if w.Warm > 0 {
+			growth = fmt.Sprintf("%+.1f%%", 100*(w.End-w.Warm)/w.Warm)
+		}
+		row("worker processes rss MiB", "start %.0f  warm(30s) %.0f  end %.0f  max %.0f  growth warm→end %s",
+			w.Start, w.Warm, w.End, w.Max, growth)
+	}
 	verdict := "OK"
 	if !r.OK {
 		verdict = "FAILED: " + r.Failure

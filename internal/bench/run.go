@@ -85,15 +85,26 @@ func (e *env) loadPhase(ctx context.Context, res *Result, l *load, send sink) {
 	res.PublishedPerSec = perSec(res.Published, l.elapsed())
 }
 
-func (e *env) startProgress(ctx context.Context, res *Result, f *fleetRun, l *load) (stop func()) {
+func (e *env) startProgress(ctx context.Context, res *Result, f workerSet, l *load) (stop func()) {
 	c := counters{published: l.published.Load, errors: l.errors.Load}
 	if f != nil {
 		c.processed, c.backlog = f.processed, e.backlog
 	}
+	if p, ok := f.(*procRun); ok {
+		c.workerRSS = p.rss
+		res.WorkerRSS = &RSS{Start: p.rssStart, Max: p.rssStart}
+	}
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); progress(pctx, e.cfg.Progress, c, &res.RSS) }()
-	return func() { cancel(); <-done }
+	go func() { defer close(done); progress(pctx, e.cfg.Progress, c, &res.RSS, res.WorkerRSS) }()
+	return func() {
+		cancel()
+		<-done
+		if res.WorkerRSS != nil {
+			res.WorkerRSS.End = c.workerRSS()
+			res.WorkerRSS.Max = max(res.WorkerRSS.Max, res.WorkerRSS.End)
+		}
+	}
 }
 
 func (e *env) newPublisher() (*publisher.Publisher, error) {

@@ -139,7 +139,7 @@ func (e *env) entries(ctx context.Context) (int64, error) {
 // drain waits until the workers have finished want events (or the backlog
 // stayed empty for two seconds, which means the rest will never come, or
 // the drain timeout passed). It returns when the last event was finished.
-func (e *env) drain(ctx context.Context, f *fleetRun, want int64) time.Time {
+func (e *env) drain(ctx context.Context, f workerSet, want int64) time.Time {
 	deadline := time.Now().Add(e.cfg.DrainTimeout)
 	last, lastN := time.Now(), f.processed()
 	var emptySince, checked time.Time
