@@ -10,6 +10,11 @@
 #     OUTDIR/<run>.json (one JSON object each), OUTDIR/bench.json (all of
 #     them) and OUTDIR/summary.txt (the human tables plus the benchmarks).
 #
+# With BENCH_SOAK=10m it also runs the memory soak: e2e at BENCH_SOAK_RATE
+# events/s (default 10000) for that long with the workers as cmd/worker
+# processes, whose RSS is reported apart (the "worker memory flat" target):
+# OUTDIR/soak.json. It takes as long as it says.
+#
 # It fails when a bench run fails verification (lost or duplicated events).
 # Packages without benchmarks, or not there yet, are noted and skipped.
 set -euo pipefail
@@ -84,6 +89,21 @@ bench_run worker-nostatus    worker     --events 100000 --update-status=false
 bench_run worker-status      worker     --events 50000
 bench_run e2e                e2e        --duration 15s
 bench_run e2e-10k            e2e        --duration 15s --rate 10000
+
+if [ -n "${BENCH_SOAK:-}" ]; then
+  log "building worker for the soak"
+  $GO build -o "$OUT/worker" ./cmd/worker
+  name=soak
+  log "publisher-bench $name: e2e --duration $BENCH_SOAK --rate ${BENCH_SOAK_RATE:-10000} (worker processes)"
+  RUNS+=("$name")
+  echo -e "\n== $name: publisher-bench e2e --duration $BENCH_SOAK --rate ${BENCH_SOAK_RATE:-10000} --worker-bin worker" >> "$OUT/summary.txt"
+  if ! "$BIN" e2e --duration "$BENCH_SOAK" --rate "${BENCH_SOAK_RATE:-10000}" --worker-bin "$OUT/worker" \
+      --drain-timeout 5m --quiet --json-out "$OUT/$name.json" >> "$OUT/summary.txt" 2>> "$OUT/stderr.txt"; then
+    log "$name FAILED (see summary.txt and stderr.txt)"
+    failed=1
+  fi
+  rm -f "$OUT/worker"
+fi
 
 {
   echo
