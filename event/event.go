@@ -282,7 +282,7 @@ func isJSONObject(b []byte) bool {
 	if i == len(b) || b[i] != '{' {
 		return false
 	}
-	return json.Valid(b)
+	return validJSON(b)
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -1,0 +1,4 @@
+package event
+
+// ValidJSON exposes validJSON to the external tests.
+var ValidJSON = validJSON
