@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,8 +60,10 @@ type Options struct {
 	Block         time.Duration
 	ClaimMinIdle  time.Duration
 	ClaimInterval time.Duration
-	// Refresh is how often the registry set is re-read for new streams.
-	// Defaults to 1s.
+	// Refresh is how often the registry set is re-read in full. Between
+	// full reads its size is polled every Refresh/10 (at most 100ms), and a
+	// change triggers a full read at once, so a new stream is read within
+	// about 100ms. Defaults to 1s.
 	Refresh time.Duration
 	// IdleConsumerAfter removes other consumers idle this long with nothing
 	// pending. Defaults to max(10 × ClaimMinIdle, 10m).
@@ -84,6 +87,16 @@ type Consumer struct {
 	streams []string        // subscribed streams with a group, sorted
 	grouped map[string]bool // streams whose group this consumer created or saw
 	ready   bool
+
+	// regSize is the registry's size at the last full read (-1: none yet).
+	regSize atomic.Int64
+	// readerID is the Redis client id of the read loop's connection while
+	// it is known (0 otherwise): a refresh that finds new streams unblocks
+	// the read loop's XREADGROUP (CLIENT UNBLOCK), which then reads them
+	// too instead of waiting out its Block on the old list.
+	readerID atomic.Int64
+	// wake tells a read loop that had no streams that some appeared.
+	wake chan struct{}
 }
 
 // New returns a Consumer; Run starts it.
@@ -104,7 +117,9 @@ func New(rdb redis.UniversalClient, opt Options, proc Processor) (*Consumer, err
 		rdb: rdb, opt: opt, proc: proc, log: opt.Logger,
 		sem:     make(chan struct{}, opt.Concurrency),
 		grouped: map[string]bool{},
+		wake:    make(chan struct{}, 1),
 	}
+	c.regSize.Store(-1)
 	for _, s := range opt.Subscriptions {
 		sub, err := streams.ParseSubscription(s)
 		if err != nil {
@@ -180,18 +195,32 @@ func (c *Consumer) handOver(readCtx, workCtx context.Context, d Delivery) bool {
 }
 
 func (c *Consumer) refreshLoop(ctx context.Context) {
-	t := time.NewTicker(c.opt.Refresh)
-	defer t.Stop()
+	full := time.NewTicker(c.opt.Refresh)
+	defer full.Stop()
+	probe := time.NewTicker(probeInterval(c.opt.Refresh))
+	defer probe.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if err := c.refresh(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("refresh streams", zap.Error(err))
+		case <-full.C:
+		case <-probe.C:
+			// SCARD is O(1): cheap enough to ask ten times a second.
+			n, err := c.rdb.SCard(ctx, streams.Registry(c.opt.Prefix)).Result()
+			if err != nil || n == c.regSize.Load() {
+				continue // an error shows up in the next full refresh
 			}
 		}
+		if err := c.refresh(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("refresh streams", zap.Error(err))
+		}
 	}
+}
+
+// probeInterval is how often the registry's size is polled between full
+// refreshes: a tenth of the refresh period, at most 100ms, at least 10ms.
+func probeInterval(refresh time.Duration) time.Duration {
+	return min(max(refresh/10, 10*time.Millisecond), 100*time.Millisecond)
 }
 
 // refresh resolves the subscriptions against the registry set and makes
@@ -201,6 +230,7 @@ func (c *Consumer) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read stream registry: %w", err)
 	}
+	c.regSize.Store(int64(len(keys)))
 	var matched []string
 	for _, k := range keys {
 		for _, s := range c.subs {
@@ -223,14 +253,30 @@ func (c *Consumer) refresh(ctx context.Context) error {
 		}
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	before := len(c.streams)
 	c.streams = c.streams[:0]
 	for _, k := range matched {
 		if c.grouped[k] {
 			c.streams = append(c.streams, k)
 		}
 	}
+	grew := len(c.streams) > before
 	c.ready = true
+	c.mu.Unlock()
+	if grew {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	if id := c.readerID.Load(); grew && id != 0 {
+		// The read loop may be blocked on the old list for up to Block:
+		// wake it (its XREADGROUP returns as if timed out) to read the new
+		// streams now. Failing that, it sees them after its Block.
+		if err := c.rdb.ClientUnblock(ctx, id).Err(); err != nil && ctx.Err() == nil {
+			c.log.Debug("could not unblock the reader for new streams", zap.Error(err))
+		}
+	}
 	return nil
 }
 
@@ -262,11 +308,17 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 	// First this consumer's own pending entries: a restarted process with
 	// the same name (a StatefulSet, a local run) takes back what it held.
 	c.readOwnPending(readCtx, workCtx)
+	r := &reader{c: c}
+	defer r.close()
 	backoff := 100 * time.Millisecond
 	for readCtx.Err() == nil {
 		keys := c.Streams()
 		if len(keys) == 0 {
-			sleep(readCtx, c.opt.Block)
+			select {
+			case <-readCtx.Done():
+			case <-c.wake:
+			case <-time.After(c.opt.Block):
+			}
 			continue
 		}
 		free := cap(c.sem) - len(c.sem)
@@ -283,7 +335,7 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 			Streams: append(keys, repeat(">", len(keys))...),
 			Count:   int64(count), Block: c.opt.Block,
 		}
-		res, err := c.rdb.XReadGroup(readCtx, args).Result()
+		res, err := r.read(readCtx, args)
 		if err != nil {
 			if errors.Is(err, redis.Nil) {
 				backoff = 100 * time.Millisecond
@@ -312,6 +364,46 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 			}
 		}
 	}
+}
+
+// reader is the read loop's own connection, so that a refresh can unblock
+// its XREADGROUP by client id (Consumer.readerID). With a client that is
+// not a *redis.Client, reads go through the pool and new streams wait out
+// the current Block.
+type reader struct {
+	c    *Consumer
+	conn *redis.Conn
+}
+
+func (r *reader) read(ctx context.Context, args *redis.XReadGroupArgs) ([]redis.XStream, error) {
+	cl, ok := r.c.rdb.(*redis.Client)
+	if !ok {
+		return r.c.rdb.XReadGroup(ctx, args).Result()
+	}
+	if r.conn == nil {
+		conn := cl.Conn()
+		id, err := conn.ClientID(ctx).Result()
+		if err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("client id of the reader's connection: %w", err)
+		}
+		r.conn = conn
+		r.c.readerID.Store(id)
+	}
+	res, err := r.conn.XReadGroup(ctx, args).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		r.close() // start over on a fresh connection
+	}
+	return res, err
+}
+
+func (r *reader) close() {
+	if r.conn == nil {
+		return
+	}
+	r.c.readerID.Store(0)
+	_ = r.conn.Close()
+	r.conn = nil
 }
 
 func (c *Consumer) waitSlot(ctx context.Context) bool {

@@ -218,3 +218,47 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	_, err := consumer.New(nil, good, consumer.ProcessorFunc(func(context.Context, consumer.Delivery) {}))
 	require.NoError(t, err)
 }
+
+// TestNewStreamsAreReadWithinAFewProbes: with a long Block and Refresh, a
+// stream that appears is still read at once: the registry's size is polled
+// between full refreshes, and the blocked read is woken (CLIENT UNBLOCK, or
+// the wake signal when there was nothing to read yet). Without that, the
+// entry would wait for the next full refresh (5s) and then the blocked
+// XREADGROUP (10s).
+func TestNewStreamsAreReadWithinAFewProbes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		first bool // a stream exists (and the reader blocks on it) before the new one
+	}{
+		{"reader blocked on other streams", true},
+		{"reader had no streams yet", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			opt := f.options("c1")
+			opt.Block, opt.Refresh = 10*time.Second, 5*time.Second
+			col := &collector{rdb: f.rdb, got: map[string][]consumer.Delivery{}}
+			old := streams.KeyFor(f.prefix, "tenants", "users", 0)
+			if tt.first {
+				f.add(t, old, 1)
+			}
+			c, _ := run(t, f.rdb, opt, col)
+			if tt.first {
+				require.Eventually(t, func() bool { return col.count(old) == 1 }, 10*time.Second, 10*time.Millisecond)
+			} else {
+				require.Eventually(t, c.Ready, 10*time.Second, 10*time.Millisecond)
+			}
+			time.Sleep(300 * time.Millisecond) // the reader is now blocked (or waiting for streams)
+
+			late := streams.KeyFor(f.prefix, "tenants", "orders", 2)
+			start := time.Now()
+			f.add(t, late, 3)
+			require.Eventually(t, func() bool { return col.count(late) == 3 }, 4*time.Second, 10*time.Millisecond,
+				"a new stream must not wait for the next full refresh and the blocked read")
+			t.Logf("new stream read after %s", time.Since(start))
+		})
+	}
+}
