@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/neo-events/neo-events/event"
 )
@@ -157,4 +159,62 @@ func recordsJSON(schema string, evs []*event.Event) ([]byte, error) {
 		return nil, fmt.Errorf("encode events: %w", err)
 	}
 	return b, nil
+}
+
+// CopyEventsSQL returns the statement that reads an AppendEventsCopy stream
+// into `<schema>.events`.
+func CopyEventsSQL(schema string) (string, error) {
+	table, err := eventsTable(schema)
+	if err != nil {
+		return "", fmt.Errorf("copy events: %w", err)
+	}
+	return "COPY " + table + " (" + columnsFor(schema).list + ") FROM STDIN BINARY", nil
+}
+
+// AppendEventsCopy appends evs to dst as one complete stream in
+// PostgreSQL's binary COPY format, the rows InsertEvents writes (same
+// columns, NULLs and defaults), encoded directly instead of value by value
+// through pgx's type map. The events must already be valid and belong to
+// schema, as for InsertValidatedEvents; metadata that cannot be encoded is
+// an error wrapping event.ErrInvalid. On error dst is returned unchanged.
+func AppendEventsCopy(dst []byte, schema string, evs []*event.Event) ([]byte, error) {
+	if err := event.ValidateSchema(schema); err != nil {
+		return dst, fmt.Errorf("encode events: %w", err)
+	}
+	cs := columnsFor(schema)
+	now := event.Now()
+	w := copyWriter{buf: append(dst, copyHeader...)}
+	for _, e := range evs {
+		if e == nil {
+			return dst, fmt.Errorf("encode events: %w: nil event", event.ErrInvalid)
+		}
+		w.row(cs, e, now)
+	}
+	if w.err != nil {
+		return dst, fmt.Errorf("encode events for %s: %w", schema, w.err)
+	}
+	return append(w.buf, copyTrailer...), nil
+}
+
+// CopyValidatedEvents is InsertValidatedEvents on one connection with the
+// rows encoded by AppendEventsCopy: one binary COPY, in its own
+// transaction unless conn is in one. buf is scratch space for the stream;
+// the grown buffer is returned for reuse.
+func CopyValidatedEvents(ctx context.Context, conn *pgconn.PgConn, schema string, evs []*event.Event, buf []byte) (int64, []byte, error) {
+	sql, err := CopyEventsSQL(schema)
+	if err != nil {
+		return 0, buf, err
+	}
+	if len(evs) == 0 {
+		return 0, buf, nil
+	}
+	data, err := AppendEventsCopy(buf[:0], schema, evs)
+	if err != nil {
+		return 0, buf, err
+	}
+	tag, err := conn.CopyFrom(ctx, bytes.NewReader(data), sql)
+	if err != nil {
+		return 0, data, fmt.Errorf("copy %d events into %s: %w", len(evs), schema, err)
+	}
+	return tag.RowsAffected(), data, nil
 }

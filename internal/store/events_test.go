@@ -3,12 +3,15 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/neo-events/neo-events/event"
@@ -444,6 +447,264 @@ func BenchmarkInsertEventsCOPY(b *testing.B) {
 		}
 		b.StartTimer()
 		if _, err := store.InsertEvents(ctx, pool, event.AdminSchema, evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}
+
+// copyCases are events that exercise every column encoder: all fields set,
+// every optional field zero (NULLs and '{}' defaults), and awkward text.
+func copyCases(t *testing.T, schema string) []*event.Event {
+	t.Helper()
+	base := time.Date(2025, 3, 4, 5, 6, 7, 123456000, time.UTC)
+	full := fullEvent(t, schema)
+
+	minimal := mkEvent(t, schema, "users.created", base)
+	minimal.ScheduledAt, minimal.EventVersion, minimal.MaxRetries = time.Time{}, 0, 0
+
+	odd := mkEvent(t, schema, "users.renamed", base.Add(-60*365*24*time.Hour)) // before 2000 and 1970
+	odd.AggregateType = "ü'\"\\ \t名前"
+	odd.Data = json.RawMessage(`{"a":"\u00e9\n","b":[true,null,{"c":1e3}],"": "x"}`)
+	odd.ErrorDetails = json.RawMessage(`{}`)
+	odd.ProcessingDurationMS = new(int32)
+	odd.RetryCount, odd.MaxRetries = 0, 1
+	odd.Metadata.RequestID = "r'; DROP TABLE x; --"
+	odd.UpdatedAt = time.Date(2262, 1, 1, 0, 0, 0, 999000, time.UTC)
+	if schema == event.AdminSchema {
+		odd.TenantID = uuid.New() // organization_id stays NULL
+	}
+	require.NoError(t, odd.Validate())
+	return []*event.Event{full, minimal, odd}
+}
+
+// rowsText reads the whole table as PostgreSQL's text form of each row,
+// ordered by id: any difference in any column shows.
+func rowsText(t *testing.T, ctx context.Context, db store.DB, schema string) []string {
+	t.Helper()
+	rows, err := db.Query(ctx, `SELECT e::text FROM `+event.QuoteIdent(schema)+`.events e ORDER BY id`)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return out
+}
+
+func clearEvents(t *testing.T, ctx context.Context, pool *pgxpool.Pool, schema string) {
+	t.Helper()
+	_, err := pool.Exec(ctx, `DELETE FROM `+event.QuoteIdent(schema)+`.events`)
+	require.NoError(t, err)
+}
+
+// TestBinaryCopySameRows writes the same events through pgx's CopyFrom
+// (InsertEvents) and through the hand-written binary encoder (both
+// CopyValidatedEvents and OutboxWriter.Commit), and requires identical rows.
+func TestBinaryCopySameRows(t *testing.T) {
+	ctx, pool := migratedDB(t)
+	t.Parallel()
+	tenant := newTenant(t, ctx, pool)
+	for _, schema := range []string{event.AdminSchema, tenant} {
+		t.Run(schema, func(t *testing.T) {
+			evs := copyCases(t, schema)
+			_, err := store.InsertEvents(ctx, pool, schema, evs)
+			require.NoError(t, err)
+			want := rowsText(t, ctx, pool, schema)
+			require.Len(t, want, len(evs))
+
+			writers := []struct {
+				name  string
+				write func(conn *pgconn.PgConn) (int64, error)
+			}{
+				{"CopyValidatedEvents", func(conn *pgconn.PgConn) (int64, error) {
+					n, _, err := store.CopyValidatedEvents(ctx, conn, schema, evs, nil)
+					return n, err
+				}},
+				{"OutboxWriter", func(conn *pgconn.PgConn) (int64, error) {
+					var w store.OutboxWriter
+					return w.Commit(ctx, conn, schema, uuid.New(), evs, nil)
+				}},
+			}
+			for _, w := range writers {
+				clearEvents(t, ctx, pool, schema)
+				c, err := pool.Acquire(ctx)
+				require.NoError(t, err)
+				n, err := w.write(c.Conn().PgConn())
+				c.Release()
+				require.NoError(t, err, w.name)
+				require.EqualValues(t, len(evs), n, w.name)
+				require.Equal(t, want, rowsText(t, ctx, pool, schema), w.name)
+			}
+
+			// And they read back as the events written ('{}' defaults aside).
+			got, err := store.GetEvents(ctx, pool, schema, []uuid.UUID{evs[0].ID})
+			require.NoError(t, err)
+			requireEvents(t, evs[:1], got)
+		})
+	}
+}
+
+func TestAppendEventsCopy(t *testing.T) {
+	good, err := event.New("tenant_acme", "users.created", "user", uuid.New(), json.RawMessage(`{}`))
+	require.NoError(t, err)
+	badMeta := *good
+	badMeta.Metadata.Extra = map[string]json.RawMessage{"x": json.RawMessage(`{`)}
+	cases := []struct {
+		name    string
+		schema  string
+		evs     []*event.Event
+		wantErr error
+	}{
+		{"ok", "tenant_acme", []*event.Event{good}, nil},
+		{"empty stream", "tenant_acme", nil, nil},
+		{"bad schema", `tenant_x"; DROP`, []*event.Event{good}, event.ErrInvalidSchema},
+		{"nil event", "tenant_acme", []*event.Event{good, nil}, event.ErrInvalid},
+		{"bad metadata", "tenant_acme", []*event.Event{&badMeta}, event.ErrInvalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := []byte("keep")
+			got, err := store.AppendEventsCopy(dst, tc.schema, tc.evs)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+				require.Equal(t, "keep", string(got), "dst unchanged on error")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, "keepPGCOPY\n\xff\r\n\x00", string(got[:15]))
+			require.Equal(t, "\xff\xff", string(got[len(got)-2:]), "trailer")
+		})
+	}
+}
+
+// TestOutboxWriter checks the one-round-trip transaction: rows, outbox row
+// and deletions commit together, and a failure anywhere leaves nothing.
+func TestOutboxWriter(t *testing.T) {
+	ctx, pool := migratedDB(t)
+	t.Parallel()
+	tenant := newTenant(t, ctx, pool)
+	conn, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	pg := conn.Conn().PgConn()
+	var w store.OutboxWriter
+
+	outbox := func() map[uuid.UUID][]uuid.UUID {
+		rows, err := pool.Query(ctx, `SELECT batch_id, event_ids FROM neo_events.outbox WHERE schema_name = $1`, tenant)
+		require.NoError(t, err)
+		m := map[uuid.UUID][]uuid.UUID{}
+		for rows.Next() {
+			var id uuid.UUID
+			var ids []uuid.UUID
+			require.NoError(t, rows.Scan(&id, &ids))
+			m[id] = ids
+		}
+		require.NoError(t, rows.Err())
+		return m
+	}
+	batch := func(n int) []*event.Event {
+		evs := make([]*event.Event, n)
+		for i := range evs {
+			evs[i] = mkEvent(t, tenant, "users.created", event.Now())
+		}
+		return evs
+	}
+	ids := func(evs []*event.Event) []uuid.UUID {
+		out := make([]uuid.UUID, len(evs))
+		for i, e := range evs {
+			out[i] = e.ID
+		}
+		return out
+	}
+
+	// Two batches; the second deletes the first's outbox row.
+	first, second := batch(3), batch(2)
+	b1, b2 := uuid.New(), uuid.New()
+	n, err := w.Commit(ctx, pg, tenant, b1, first, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n)
+	require.Equal(t, map[uuid.UUID][]uuid.UUID{b1: ids(first)}, outbox())
+	n, err = w.Commit(ctx, pg, tenant, b2, second, []uuid.UUID{b1, uuid.New()})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n)
+	require.Equal(t, map[uuid.UUID][]uuid.UUID{b2: ids(second)}, outbox())
+
+	// A duplicate id fails the COPY: no row, no outbox row, no deletion.
+	dup := batch(2)
+	dup[1] = second[0]
+	_, err = w.Commit(ctx, pg, tenant, uuid.New(), dup, []uuid.UUID{b2})
+	var pgErr *pgconn.PgError
+	require.True(t, errors.As(err, &pgErr), "got %v", err)
+	require.Equal(t, "23505", pgErr.Code)
+	require.Equal(t, map[uuid.UUID][]uuid.UUID{b2: ids(second)}, outbox())
+	_, err = store.GetEvent(ctx, pool, tenant, dup[0].ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.Equal(t, byte('I'), pg.TxStatus(), "the connection is usable again")
+
+	// The connection still works for the next batch.
+	third := batch(1)
+	_, err = w.Commit(ctx, pg, tenant, uuid.New(), third, []uuid.UUID{b2})
+	require.NoError(t, err)
+	require.Len(t, outbox(), 1)
+	require.Len(t, rowsText(t, ctx, pool, tenant), 6)
+
+	// Refused before anything is sent.
+	_, err = w.Commit(ctx, pg, "public", uuid.New(), third, nil)
+	require.ErrorIs(t, err, event.ErrInvalidSchema)
+	_, err = w.Commit(ctx, pg, tenant, uuid.Nil, third, nil)
+	require.ErrorIs(t, err, store.ErrInvalidArgument)
+	_, err = w.Commit(ctx, pg, tenant, uuid.New(), nil, nil)
+	require.ErrorIs(t, err, store.ErrInvalidArgument)
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = w.Commit(ctx, pg, tenant, uuid.New(), batch(1), nil)
+	require.ErrorIs(t, err, store.ErrInvalidArgument, "inside a transaction")
+	require.NoError(t, tx.Rollback(ctx))
+}
+
+func BenchmarkAppendEventsCopy(b *testing.B) {
+	evs := make([]*event.Event, 1000)
+	for i := range evs {
+		e, err := event.New("tenant_acme", "users.created", "user", uuid.New(), json.RawMessage(`{"email":"someone@example.com","plan":"pro","seats":12}`))
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.CorrelationID = uuid.New()
+		e.SourceService = "bench"
+		e.QueueName, e.PartitionKey = "events:tenants:users:3", e.AggregateID.String()
+		evs[i] = e
+	}
+	var buf []byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var err error
+		if buf, err = store.AppendEventsCopy(buf[:0], "tenant_acme", evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkCopyValidatedEvents is BenchmarkInsertEventsCOPY through the
+// binary encoder on one connection.
+func BenchmarkCopyValidatedEvents(b *testing.B) {
+	ctx, pool := migratedDB(b)
+	const batch = 1000
+	evs := make([]*event.Event, batch)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Release()
+	var buf []byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for j := range evs {
+			evs[j] = mkEvent(b, event.AdminSchema, "users.created", time.Time{})
+		}
+		b.StartTimer()
+		if _, buf, err = store.CopyValidatedEvents(ctx, conn.Conn().PgConn(), event.AdminSchema, evs, buf); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/neo-events/neo-events/event"
 )
@@ -82,4 +84,90 @@ SELECT batch_id, schema_name, event_ids, created_at
 		}
 	}
 	return out, nil
+}
+
+// OutboxWriter commits publisher batches in one round trip each. Commit
+// sends one simple-protocol message holding the deletion of outbox rows
+// already streamed, the batch's outbox row and a binary COPY of its rows,
+// followed by the COPY data. PostgreSQL runs the statements of such a
+// message as one implicit transaction, so the rows and their outbox row
+// commit together or not at all, exactly as in an explicit transaction,
+// without the BEGIN, COMMIT and statement round trips. The writer reuses
+// its buffers: use one per goroutine.
+type OutboxWriter struct {
+	sql  []byte
+	data []byte
+	rd   bytes.Reader
+}
+
+// Commit writes evs into `<schema>.events`, records them as outbox batch
+// batchID and deletes the outbox rows of the batches in streamed, in one
+// transaction. The events must be valid and belong to schema (see
+// InsertValidatedEvents). conn must be idle and outside a transaction. It
+// returns the number of rows copied. On error nothing was committed, except
+// when the connection broke after the message was sent: then the outcome is
+// unknown, and if it did commit the outbox row lets the relay deliver it.
+func (w *OutboxWriter) Commit(ctx context.Context, conn *pgconn.PgConn, schema string, batchID uuid.UUID, evs []*event.Event, streamed []uuid.UUID) (int64, error) {
+	copySQL, err := CopyEventsSQL(schema)
+	if err != nil {
+		return 0, fmt.Errorf("commit batch: %w", err)
+	}
+	if batchID == uuid.Nil || len(evs) == 0 {
+		return 0, fmt.Errorf("commit batch: %w", invalidArg("need a batch id and at least one event"))
+	}
+	if s := conn.TxStatus(); s != 'I' {
+		return 0, fmt.Errorf("commit batch: %w", invalidArg("connection is not idle outside a transaction (status %q)", s))
+	}
+	data, err := AppendEventsCopy(w.data[:0], schema, evs)
+	if err != nil {
+		return 0, fmt.Errorf("commit batch %s: %w", batchID, err)
+	}
+	w.data = data
+	sql := w.sql[:0]
+	if len(streamed) > 0 {
+		sql = append(sql, "DELETE FROM neo_events.outbox WHERE batch_id = ANY("...)
+		sql = appendUUIDArray(sql, streamed, func(id uuid.UUID) uuid.UUID { return id })
+		sql = append(sql, ");\n"...)
+	}
+	// Every literal is built from UUIDs and a validated schema name, so
+	// nothing here needs (or could break) quoting.
+	sql = append(sql, "INSERT INTO neo_events.outbox (batch_id, schema_name, event_ids) VALUES ('"...)
+	sql = appendUUID(sql, batchID)
+	sql = append(sql, "', '"...)
+	sql = append(sql, schema...)
+	sql = append(sql, "', "...)
+	sql = appendUUIDArray(sql, evs, func(e *event.Event) uuid.UUID { return e.ID })
+	sql = append(sql, ");\n"...)
+	sql = append(sql, copySQL...)
+	w.sql = sql
+	w.rd.Reset(w.data)
+	tag, err := conn.CopyFrom(ctx, &w.rd, string(sql))
+	if err != nil {
+		return 0, fmt.Errorf("commit batch %s of %d events into %s: %w", batchID, len(evs), schema, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// appendUUIDArray appends a uuid[] literal of the ids of xs.
+func appendUUIDArray[T any](dst []byte, xs []T, id func(T) uuid.UUID) []byte {
+	dst = append(dst, "'{"...)
+	for i, x := range xs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendUUID(dst, id(x))
+	}
+	return append(dst, "}'::uuid[]"...)
+}
+
+// appendUUID appends the canonical text form of id without allocating.
+func appendUUID(dst []byte, id uuid.UUID) []byte {
+	const hexDigits = "0123456789abcdef"
+	for i, b := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[b>>4], hexDigits[b&0x0f])
+	}
+	return dst
 }
