@@ -69,10 +69,14 @@ func BenchmarkXADDPipelined(b *testing.B) {
 		e.QueueName = streams.Key(prefix, e, DefaultPartitions)
 	}
 	ctx := context.Background()
+	// Reused scratch and a registry, as a flusher has.
+	var scratch entryBatch
+	reg := newRegistry()
+	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		if _, err := addToStreams(ctx, rdb, prefix, false, evs); err != nil {
+		if _, err := addToStreams(ctx, rdb, prefix, false, evs, reg, &scratch); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -88,6 +92,7 @@ func BenchmarkPublishSingleCaller(b *testing.B) {
 	defer p.Close()
 	evs := benchEvents(b, schema, b.N)
 	ctx := context.Background()
+	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
@@ -109,6 +114,7 @@ func BenchmarkPublish64Callers(b *testing.B) {
 	ctx := context.Background()
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	for c := 0; c < 64; c++ {

@@ -6,7 +6,9 @@
 // gathers every Publish that arrives, so many small calls become few COPYs
 // and pipelined XADDs. Each batch also writes one row to the outbox table
 // (neo_events.outbox) in the same transaction and deletes it once the
-// entries are on their streams. A crash or Redis failure between the commit
+// entries are on their streams. A batch costs two round trips: one to
+// PostgreSQL (store.OutboxWriter sends the transaction as one message) and
+// one Redis pipeline. A crash or Redis failure between the commit
 // and the XADD leaves that outbox row behind; the relay (Relay, RunRelay)
 // re-publishes such batches, so every committed event reaches a stream.
 // Consumers tolerate the rare duplicate this causes.
@@ -66,8 +68,8 @@ type Options struct {
 	Notify bool
 	// MaxBatch caps the events of one group commit. Defaults to 2000.
 	MaxBatch int
-	// Flushers is how many batches may be in flight at once (one commits
-	// while the next gathers). Defaults to 2.
+	// Flushers is how many batches may be in flight at once (while some
+	// commit or XADD, the next gathers). Defaults to 4.
 	Flushers int
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
@@ -114,6 +116,8 @@ type Publisher struct {
 
 	delMu   sync.Mutex
 	pending []uuid.UUID // outbox batches fully streamed, to delete
+
+	reg *registry // stream keys already in the registry set
 }
 
 type request struct {
@@ -136,6 +140,7 @@ func New(pool *pgxpool.Pool, rdb redis.UniversalClient, opt Options) (*Publisher
 		m:    metrics.NewPublisher(opt.Registerer),
 		reqs: make(chan *request, DefaultQueue),
 		stop: make(chan struct{}),
+		reg:  newRegistry(),
 	}
 	for i := 0; i < opt.Flushers; i++ {
 		p.wg.Add(1)
@@ -243,8 +248,18 @@ func (p *Publisher) Close() error {
 	return p.deleteStreamed(ctx)
 }
 
+// flusher is one group-commit loop and the buffers it reuses from batch
+// to batch.
+type flusher struct {
+	p       *Publisher
+	w       store.OutboxWriter
+	entries entryBatch
+	evs     []*event.Event
+}
+
 func (p *Publisher) flushLoop() {
 	defer p.wg.Done()
+	f := &flusher{p: p}
 	for {
 		var first *request
 		select {
@@ -254,13 +269,13 @@ func (p *Publisher) flushLoop() {
 			for {
 				select {
 				case r := <-p.reqs:
-					p.flush(p.gather(r))
+					f.flush(p.gather(r))
 				default:
 					return
 				}
 			}
 		}
-		p.flush(p.gather(first))
+		f.flush(p.gather(first))
 	}
 }
 
@@ -280,36 +295,72 @@ func (p *Publisher) gather(first *request) []*request {
 	return batch
 }
 
-func (p *Publisher) flush(reqs []*request) {
+// schemaBatch is the requests of one schema within a flush: they commit in
+// one transaction.
+type schemaBatch struct {
+	schema string
+	reqs   []*request
+	n      int
+}
+
+// flush commits each schema's requests (rows and outbox row in one
+// transaction per schema, one round trip each), then XADDs every committed
+// event in one pipeline.
+func (f *flusher) flush(reqs []*request) {
+	p := f.p
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bySchema := map[string][]*event.Event{}
-	var order []string
+	groups := groupBySchema(reqs)
 	n := 0
-	for _, r := range reqs {
-		if _, ok := bySchema[r.schema]; !ok {
-			order = append(order, r.schema)
-		}
-		bySchema[r.schema] = append(bySchema[r.schema], r.events...)
-		n += len(r.events)
+	for _, g := range groups {
+		n += g.n
 	}
 	p.m.BatchSize.Observe(float64(n))
 
-	batchIDs, err := p.commit(ctx, order, bySchema)
-	if err != nil {
-		finish(reqs, fmt.Errorf("publish: commit: %w", err))
+	committed, batchIDs := f.commit(ctx, groups)
+	if len(committed) == 0 {
 		return
 	}
-	if err := p.xadd(ctx, reqs); err != nil {
+	f.evs = f.evs[:0]
+	for _, g := range committed {
+		for _, r := range g.reqs {
+			f.evs = append(f.evs, r.events...)
+		}
+	}
+	_, err := addToStreams(ctx, p.rdb, p.opt.Prefix, p.opt.Notify, f.evs, p.reg, &f.entries)
+	clear(f.evs)
+	if err != nil {
 		p.log.Warn("events committed but not streamed; the outbox relay will deliver them",
-			zap.Int("events", n), zap.Error(err))
-		finish(reqs, fmt.Errorf("publish: %w: %v", ErrRelayPending, err))
+			zap.Int("events", len(f.evs)), zap.Error(err))
+		err = fmt.Errorf("publish: %w: %v", ErrRelayPending, err)
+		for _, g := range committed {
+			finish(g.reqs, err)
+		}
 		return
 	}
 	p.delMu.Lock()
 	p.pending = append(p.pending, batchIDs...)
 	p.delMu.Unlock()
-	finish(reqs, nil)
+	for _, g := range committed {
+		finish(g.reqs, nil)
+	}
+}
+
+// groupBySchema splits reqs by schema, in order of first appearance.
+func groupBySchema(reqs []*request) []schemaBatch {
+	groups := make([]schemaBatch, 0, 1)
+	for _, r := range reqs {
+		i := 0
+		for i < len(groups) && groups[i].schema != r.schema {
+			i++
+		}
+		if i == len(groups) {
+			groups = append(groups, schemaBatch{schema: r.schema})
+		}
+		groups[i].reqs = append(groups[i].reqs, r)
+		groups[i].n += len(r.events)
+	}
+	return groups
 }
 
 func finish(reqs []*request, err error) {
@@ -318,61 +369,62 @@ func finish(reqs []*request, err error) {
 	}
 }
 
-// commit writes every schema's rows with one COPY each, plus one outbox row
-// per schema, in one transaction. Outbox rows of batches already streamed
-// are deleted in the same transaction, which saves a round trip under load.
-func (p *Publisher) commit(ctx context.Context, order []string, bySchema map[string][]*event.Event) ([]uuid.UUID, error) {
-	tx, err := p.pool.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+// commit writes each schema's batch with store.OutboxWriter: the rows by
+// binary COPY plus one outbox row, in one transaction sent in one round
+// trip. The outbox rows of batches already streamed are deleted in the
+// first transaction that succeeds, which saves a round trip under load.
+// Requests of a schema whose transaction fails are answered here; it
+// returns the committed groups and their outbox batch ids.
+func (f *flusher) commit(ctx context.Context, groups []schemaBatch) ([]schemaBatch, []uuid.UUID) {
+	p := f.p
+	fail := func(g schemaBatch, err error) {
+		finish(g.reqs, fmt.Errorf("publish: commit: %w", err))
 	}
-	defer func() { _ = tx.Rollback(context.Background()) }()
-
-	done := p.takeStreamed()
-	if len(done) > 0 {
-		if err := store.DeleteOutbox(ctx, tx, done); err != nil {
-			p.requeueStreamed(done)
-			return nil, fmt.Errorf("delete outbox rows: %w", err)
+	var conn *pgxpool.Conn
+	defer func() {
+		if conn != nil {
+			conn.Release()
 		}
-	}
-	ids := make([]uuid.UUID, 0, len(order))
-	for _, schema := range order {
-		evs := bySchema[schema]
-		if _, err := store.InsertValidatedEvents(ctx, tx, schema, evs); err != nil {
-			p.requeueStreamed(done)
-			return nil, fmt.Errorf("copy into %s.events: %w", schema, err)
+	}()
+	done := p.takeStreamed()
+	var committed []schemaBatch
+	var ids []uuid.UUID
+	for _, g := range groups {
+		// A failed batch may have closed the connection; the next
+		// schema gets a fresh one.
+		if conn != nil && conn.Conn().IsClosed() {
+			conn.Release()
+			conn = nil
+		}
+		if conn == nil {
+			c, err := p.pool.Acquire(ctx)
+			if err != nil {
+				fail(g, fmt.Errorf("acquire connection: %w", err))
+				continue
+			}
+			conn = c
 		}
 		batchID, err := event.NewID()
 		if err != nil {
-			p.requeueStreamed(done)
-			return nil, err
+			fail(g, err)
+			continue
 		}
-		evIDs := make([]uuid.UUID, len(evs))
-		for i, e := range evs {
-			evIDs[i] = e.ID
+		f.evs = f.evs[:0]
+		for _, r := range g.reqs {
+			f.evs = append(f.evs, r.events...)
 		}
-		if err := store.InsertOutbox(ctx, tx, batchID, schema, evIDs); err != nil {
-			p.requeueStreamed(done)
-			return nil, fmt.Errorf("outbox row: %w", err)
+		_, err = f.w.Commit(ctx, conn.Conn().PgConn(), g.schema, batchID, f.evs, done)
+		clear(f.evs)
+		if err != nil {
+			fail(g, err)
+			continue
 		}
+		done = nil
+		committed = append(committed, g)
 		ids = append(ids, batchID)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		p.requeueStreamed(done)
-		return nil, fmt.Errorf("commit: %w", err)
-	}
-	return ids, nil
-}
-
-// xadd puts every event of the batch on its stream in one pipeline and
-// records the entry ids in the events.
-func (p *Publisher) xadd(ctx context.Context, reqs []*request) error {
-	var evs []*event.Event
-	for _, r := range reqs {
-		evs = append(evs, r.events...)
-	}
-	_, err := addToStreams(ctx, p.rdb, p.opt.Prefix, p.opt.Notify, evs)
-	return err
+	p.requeueStreamed(done)
+	return committed, ids
 }
 
 // route fills PartitionKey (default: the aggregate id) and QueueName (the
@@ -401,47 +453,7 @@ func AddToStreams(ctx context.Context, rdb redis.UniversalClient, opt Options, e
 			return 0, fmt.Errorf("add to streams: event %d (%s): %w", i, e.ID, err)
 		}
 	}
-	return addToStreams(ctx, rdb, opt.Prefix, opt.Notify, evs)
-}
-
-// addToStreams XADDs evs in one pipeline, adds their stream keys to the
-// registry set, optionally notifies, and sets each event's MessageID. It
-// returns how many entries were added. The registry SADD goes with every
-// batch (one command for its distinct keys) rather than once per process,
-// so a Redis that lost its data is re-taught every stream at once.
-func addToStreams(ctx context.Context, rdb redis.UniversalClient, prefix string, notify bool, evs []*event.Event) (int, error) {
-	pipe := rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, len(evs))
-	seen := make(map[string]struct{}, 16)
-	var keys []any
-	for i, e := range evs {
-		// Each entry needs its own slice: the pipeline keeps them until Exec.
-		fields, err := e.AppendEntry(make([]string, 0, 2*len(event.EntryFields)))
-		if err != nil {
-			return 0, fmt.Errorf("encode event %s: %w", e.ID, err)
-		}
-		cmds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: e.QueueName, Values: fields})
-		if _, ok := seen[e.QueueName]; !ok {
-			seen[e.QueueName] = struct{}{}
-			keys = append(keys, e.QueueName)
-		}
-		if notify {
-			pipe.Publish(ctx, streams.Notifications(prefix), notification(e))
-		}
-	}
-	pipe.SAdd(ctx, streams.Registry(prefix), keys...)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("xadd pipeline: %w", err)
-	}
-	for i, c := range cmds {
-		evs[i].MessageID = c.Val()
-	}
-	return len(evs), nil
-}
-
-func notification(e *event.Event) string {
-	return fmt.Sprintf(`{"id":%q,"event_type":%q,"schema":%q,"created_at":%q}`,
-		e.ID.String(), e.EventType, e.Schema, event.FormatTime(e.CreatedAt))
+	return addToStreams(ctx, rdb, opt.Prefix, opt.Notify, evs, nil, nil)
 }
 
 func (p *Publisher) takeStreamed() []uuid.UUID {

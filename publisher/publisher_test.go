@@ -375,3 +375,61 @@ func TestAddToStreamsWithoutPostgres(t *testing.T) {
 	_, err = publisher.AddToStreams(ctx, rdb, publisher.Options{Prefix: prefix}, bad)
 	require.ErrorIs(t, err, event.ErrInvalid)
 }
+
+// TestPublishSchemaFailureIsolated: each schema of a group commit is its
+// own transaction, so a schema whose COPY fails fails only its own callers;
+// the others are committed, streamed and their outbox rows cleaned up.
+func TestPublishSchemaFailureIsolated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := tu.Context(t)
+	good, broken := e.tenants[0], e.tenants[1]
+	_, err := e.pool.Exec(ctx, "ALTER TABLE "+event.QuoteIdent(broken)+".events RENAME TO events_gone")
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	p, err := publisher.New(e.pool, e.rdb, publisher.Options{Prefix: e.prefix, Registerer: reg})
+	require.NoError(t, err)
+
+	const callers, each = 32, 10
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var published []*event.Event
+	errs := map[string][]error{}
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			schema := e.tenants[i%2]
+			for j := 0; j < each; j++ {
+				ev := newEvent(t, schema, "users.updated")
+				err := p.Publish(ctx, schema, ev)
+				mu.Lock()
+				if err != nil {
+					errs[schema] = append(errs[schema], err)
+				} else {
+					published = append(published, ev)
+				}
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	require.NoError(t, p.Close())
+
+	require.Empty(t, errs[good])
+	require.Len(t, errs[broken], callers/2*each)
+	for _, err := range errs[broken] {
+		require.ErrorContains(t, err, "publish: commit")
+		require.NotErrorIs(t, err, publisher.ErrRelayPending)
+	}
+	require.Len(t, published, callers/2*each)
+	onStreams := streamed(t, e)
+	require.Len(t, onStreams, len(published), "only committed events reach a stream")
+	for _, ev := range published {
+		require.Contains(t, onStreams, ev.ID)
+		_, err := store.GetEvent(ctx, e.pool, good, ev.ID)
+		require.NoError(t, err)
+	}
+	require.Zero(t, outboxRows(t, e.pool), "no outbox row of the failed schema, and the others deleted")
+	require.Equal(t, float64(len(published)), successCount(t, reg))
+}

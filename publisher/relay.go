@@ -58,7 +58,7 @@ func (p *Publisher) Relay(ctx context.Context, minAge time.Duration) (int, error
 			}
 		}
 		if len(todo) > 0 {
-			n, err := addToStreams(ctx, p.rdb, p.opt.Prefix, p.opt.Notify, todo)
+			n, err := addToStreams(ctx, p.rdb, p.opt.Prefix, p.opt.Notify, todo, nil, nil)
 			if err != nil {
 				return relayed, fmt.Errorf("relay: batch %s: %w", b.BatchID, err)
 			}
