@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -24,10 +25,17 @@ type batcher struct {
 }
 
 type op struct {
-	fill func(pipe redis.Pipeliner) // nil for an ack
-	ack  *ackOp
-	done chan error // nil: nobody waits (best-effort writes)
+	fill  func(pipe redis.Pipeliner) // nil for an ack
+	isAck bool
+	ack   ackOp
+	done  chan error // nil: nobody waits (best-effort writes)
 }
+
+// waitOps recycles the ops that callers wait for, with their channels:
+// every event acknowledges through one. An op goes back only after its
+// result was received (or it never entered the queue), when the batcher
+// no longer looks at it.
+var waitOps = sync.Pool{New: func() any { return &op{done: make(chan error, 1)} }}
 
 // ackOp acknowledges one entry and drops its event's done-marker.
 type ackOp struct {
@@ -42,13 +50,25 @@ func newBatcher(rdb redis.UniversalClient, max int, group string, log *zap.Logge
 // wait to enter the queue; once sent, the result is awaited, since the
 // caller must know whether its acknowledgement happened.
 func (b *batcher) do(ctx context.Context, fill func(pipe redis.Pipeliner)) error {
-	return b.queue(ctx, &op{fill: fill, done: make(chan error, 1)})
+	o := waitOps.Get().(*op)
+	o.fill = fill
+	return b.wait(ctx, o)
 }
 
 // ack acknowledges an entry whose event is final with nothing else to
 // write, and waits for it.
 func (b *batcher) ack(ctx context.Context, stream, id, doneKey string) error {
-	return b.queue(ctx, &op{ack: &ackOp{stream: stream, id: id, doneKey: doneKey}, done: make(chan error, 1)})
+	o := waitOps.Get().(*op)
+	o.isAck, o.ack = true, ackOp{stream: stream, id: id, doneKey: doneKey}
+	return b.wait(ctx, o)
+}
+
+// wait queues a pooled op, waits for its result and recycles it.
+func (b *batcher) wait(ctx context.Context, o *op) error {
+	err := b.queue(ctx, o)
+	*o = op{done: o.done}
+	waitOps.Put(o)
+	return err
 }
 
 // send queues fill's commands without waiting for them: for writes whose
@@ -108,7 +128,7 @@ func (b *batcher) exec(batch []*op) {
 	bounds := make([]int, len(batch)+1)
 	var acks []*op
 	for i, o := range batch {
-		if o.ack != nil {
+		if o.isAck {
 			acks = append(acks, o)
 		} else {
 			o.fill(pipe)
@@ -123,7 +143,7 @@ func (b *batcher) exec(batch []*op) {
 		execErr = fmt.Errorf("redis pipeline returned %d of %d results", len(cmds), total)
 	}
 	for i, o := range batch {
-		if o.ack != nil {
+		if o.isAck {
 			continue
 		}
 		err := cmdsErr(cmds, bounds[i], bounds[i+1], execErr)

@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -83,8 +82,18 @@ type Processor struct {
 	dlqKey string
 	rKey   string
 
-	policies    sync.Map // policyKey -> retry.Policy
-	policyCount atomic.Int64
+	// Resolved retry policies by the action's raw retry_policy: looked up
+	// with m[string(raw)], which Go does without converting (allocating).
+	policyMu    sync.RWMutex
+	policies    map[string][]cachedPolicy
+	policyCount int
+}
+
+// cachedPolicy is a resolved policy and the event inputs it depends on.
+type cachedPolicy struct {
+	maxRetries int
+	has        bool
+	pol        retry.Policy
 }
 
 // New returns a Processor. pool and w may be nil (worker.update_status
@@ -146,6 +155,12 @@ type job struct {
 	base    *zap.Logger
 	logOnce sync.Once
 	log     *zap.Logger
+
+	// Room for the usual event (one action, a first delivery), so that it
+	// needs no allocations of its own for them.
+	taskBuf [1]task
+	resBuf  [1]result
+	ownItem retryItem
 }
 
 // newJob returns the job of ev, read from stream at entry id.
@@ -291,10 +306,6 @@ func (p *Processor) run(ctx context.Context, j *job) {
 
 // plan picks the attempts to make now, and the retries not yet due.
 func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action) ([]task, []pendingAction, error) {
-	byID := make(map[uuid.UUID]dispatch.Action, len(actions))
-	for _, a := range actions {
-		byID[a.ID] = a
-	}
 	var done map[string]bool
 	if j.redelivered || j.item != nil {
 		var err error
@@ -302,7 +313,7 @@ func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action)
 			return nil, nil, err
 		}
 	}
-	var tasks []task
+	tasks := j.taskBuf[:0]
 	var waiting []pendingAction
 	if j.item == nil {
 		for _, a := range actions {
@@ -312,6 +323,10 @@ func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action)
 			tasks = append(tasks, task{action: a, attempt: 1})
 		}
 		return tasks, nil, nil
+	}
+	byID := make(map[uuid.UUID]dispatch.Action, len(actions))
+	for _, a := range actions {
+		byID[a.ID] = a
 	}
 	now := time.Now().UnixMilli()
 	for _, pa := range j.item.Actions {
@@ -388,7 +403,12 @@ type result struct {
 // execute runs the tasks concurrently and records each success in the
 // done-marker as soon as it happens.
 func (p *Processor) execute(ctx context.Context, j *job, tasks []task) []result {
-	results := make([]result, len(tasks))
+	results := j.resBuf[:0]
+	if len(tasks) > len(j.resBuf) {
+		results = make([]result, len(tasks))
+	} else {
+		results = results[:len(tasks)]
+	}
 	if len(tasks) == 1 {
 		// The usual case runs on the event's own goroutine.
 		p.attempt(ctx, j, tasks[0], &results[0])
@@ -430,30 +450,34 @@ func (p *Processor) attempt(ctx context.Context, j *job, t task, res *result) {
 	}
 }
 
-// policyKey identifies the inputs of retry.Resolve.
-type policyKey struct {
-	raw        string
-	maxRetries int
-	has        bool
-}
-
 // policy resolves an action's retry policy for an event. Results are
 // cached: parsing the action's retry_policy JSON for every event cost a
 // tenth of the worker's CPU.
 func (p *Processor) policy(j *job, a dispatch.Action) retry.Policy {
 	_, has := j.field(event.FieldMaxRetries)
-	k := policyKey{raw: string(a.RetryPolicy), maxRetries: j.ev.MaxRetries, has: has}
-	if pol, ok := p.policies.Load(k); ok {
-		return pol.(retry.Policy)
+	p.policyMu.RLock()
+	for _, c := range p.policies[string(a.RetryPolicy)] {
+		if c.maxRetries == j.ev.MaxRetries && c.has == has {
+			p.policyMu.RUnlock()
+			return c.pol
+		}
 	}
+	p.policyMu.RUnlock()
 	pol, err := retry.Resolve(a.RetryPolicy, j.ev.MaxRetries, has, p.opt.Fallback)
 	if err != nil {
 		j.logger().Warn("action retry_policy is invalid; using the event's max_retries and config defaults",
 			zap.String(logging.KeyAction, a.Name), zap.Error(err))
 		pol, _ = retry.Resolve(nil, j.ev.MaxRetries, has, p.opt.Fallback)
 	}
-	if p.policyCount.Add(1) <= maxCachedPolicies {
-		p.policies.Store(k, pol)
+	p.policyMu.Lock()
+	defer p.policyMu.Unlock()
+	if p.policyCount < maxCachedPolicies {
+		if p.policies == nil {
+			p.policies = make(map[string][]cachedPolicy)
+		}
+		k := string(a.RetryPolicy)
+		p.policies[k] = append(p.policies[k], cachedPolicy{maxRetries: j.ev.MaxRetries, has: has, pol: pol})
+		p.policyCount++
 	}
 	return pol
 }
@@ -469,7 +493,8 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 	now := time.Now()
 	item := j.item
 	if item == nil {
-		item = &retryItem{V: 1, Stream: j.stream, EntryID: j.entryID, StartedAt: now} // Fields: when needed
+		item = &j.ownItem
+		*item = retryItem{V: 1, Stream: j.stream, EntryID: j.entryID, StartedAt: now} // Fields: when needed
 	}
 	next := append([]pendingAction(nil), waiting...)
 	// Completed attempts a dead worker recorded only in the done-marker.
@@ -549,8 +574,10 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 	}
 	o := &outcome{
 		group: p.opt.Group, stream: item.Stream, entryID: j.entryID, dlqKey: p.dlqKey, retryKey: p.rKey,
-		doneKey: DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID), oldItem: j.itemRaw, final: final, letters: letters,
-		marked: j.needsMarker || j.redelivered,
+		oldItem: j.itemRaw, final: final, letters: letters, marked: j.needsMarker || j.redelivered,
+	}
+	if o.marked || !o.plainAck() {
+		o.doneKey = DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID)
 	}
 	if !final {
 		if item.Fields == nil {
@@ -634,7 +661,7 @@ func (p *Processor) statusUpdate(j *job, item *retryItem, final bool, now time.T
 // script's text is not sent with every event. After a Redis restart the
 // script cache is empty: then it is sent once in full, which reloads it.
 func (p *Processor) apply(ctx context.Context, o *outcome) error {
-	if o.final && o.entryID != "" && o.oldItem == "" && len(o.letters) == 0 {
+	if o.plainAck() {
 		// The common outcome: every action done at the first delivery.
 		// A plain XACK, merged with the other events of the pipeline.
 		doneKey := o.doneKey

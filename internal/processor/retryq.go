@@ -126,6 +126,12 @@ type outcome struct {
 	marked                    bool // a done-marker may exist and must go
 }
 
+// plainAck reports whether the outcome is only an acknowledgement: final,
+// of a delivered entry (not a retry item), without dead letters.
+func (o *outcome) plainAck() bool {
+	return o.final && o.entryID != "" && o.oldItem == "" && len(o.letters) == 0
+}
+
 func (o *outcome) args() (keys []string, args []any) {
 	keys = []string{o.stream, o.dlqKey, o.retryKey, o.doneKey}
 	final := "0"
