@@ -120,12 +120,12 @@ func (d *Dispatcher) Run(ctx context.Context, req RunRequest) Result {
 		br.release(trial)
 		return Result{Err: fmt.Errorf("action %s: rate limited", a.Name), Deferred: wait}
 	}
-	release, err := d.acquire(ctx, key, a.MaxConcurrent)
+	sem, err := d.acquire(ctx, key, a.MaxConcurrent)
 	if err != nil {
 		br.release(trial)
 		return Result{Err: err, Aborted: true}
 	}
-	res := d.call(ctx, h, req, release, log)
+	res := d.call(ctx, h, req, sem, log)
 	o := classify(ctx, res)
 	t := br.record(o, trial, d.opt.Now(), d.opt.BreakerThreshold, d.opt.BreakerCooldown)
 	d.reportTransition(ctx, a, t, res.Err, log)
@@ -155,7 +155,7 @@ func classify(ctx context.Context, r Result) outcome {
 // call runs the handler in its own goroutine so that a handler ignoring its
 // deadline costs a goroutine and a concurrency slot (released when it does
 // return), not the worker's progress.
-func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest, release func(), log *runLog) Result {
+func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest, sem *semaphore, log *runLog) Result {
 	a := rr.Action
 	hreq := &handler.Request{
 		Event: rr.Event,
@@ -175,7 +175,7 @@ func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest,
 	done := make(chan error, 1)
 	res := Result{Started: d.opt.Now()}
 	go func() {
-		defer release()
+		defer sem.release()
 		done <- handler.Call(tctx, h, hreq)
 	}()
 	var err error
@@ -261,12 +261,20 @@ type semaphore struct {
 	ch chan struct{}
 }
 
-// acquire takes a slot of the action's semaphore, waiting until ctx ends.
+// release gives back the slot acquire took; nil (no bound) does nothing.
+func (s *semaphore) release() {
+	if s != nil {
+		<-s.ch
+	}
+}
+
+// acquire takes a slot of the action's semaphore, waiting until ctx ends;
+// release the semaphore it returns (nil when n <= 0: no bound).
 // The semaphore is rebuilt when MaxConcurrent changes; holders of the old
 // one release into it, so the change is exact once they finish.
-func (d *Dispatcher) acquire(ctx context.Context, k actionKey, n int) (release func(), err error) {
+func (d *Dispatcher) acquire(ctx context.Context, k actionKey, n int) (*semaphore, error) {
 	if n <= 0 {
-		return func() {}, nil
+		return nil, nil
 	}
 	d.runMu.Lock()
 	s := d.sems[k]
@@ -277,7 +285,7 @@ func (d *Dispatcher) acquire(ctx context.Context, k actionKey, n int) (release f
 	d.runMu.Unlock()
 	select {
 	case s.ch <- struct{}{}:
-		return func() { <-s.ch }, nil
+		return s, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for a concurrency slot: %w", ctx.Err())
 	}
