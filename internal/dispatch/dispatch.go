@@ -195,6 +195,9 @@ type Dispatcher struct {
 	breakers map[actionKey]*breaker
 	sems     map[actionKey]*semaphore
 
+	watch     *watchdog
+	realClock bool // Options.Now is time.Now: call reuses its reading
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -211,16 +214,19 @@ type actionKey struct {
 // background refresh. Invalid config bindings are logged and skipped (config
 // validation refuses them earlier in a real worker).
 func New(pool *pgxpool.Pool, opt Options) *Dispatcher {
+	realClock := opt.Now == nil
 	opt = opt.withDefaults()
 	d := &Dispatcher{
-		pool:     pool,
-		opt:      opt,
-		log:      opt.Logger.Named("dispatch"),
-		schemas:  make(map[string]*schemaCache),
-		breakers: make(map[actionKey]*breaker),
-		sems:     make(map[actionKey]*semaphore),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		pool:      pool,
+		opt:       opt,
+		log:       opt.Logger.Named("dispatch"),
+		schemas:   make(map[string]*schemaCache),
+		breakers:  make(map[actionKey]*breaker),
+		sems:      make(map[actionKey]*semaphore),
+		watch:     newWatchdog(opt.TimeoutGrace),
+		realClock: realClock,
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	d.bindings = parseBindings(opt.Bindings, d.log)
 	go d.refreshLoop()

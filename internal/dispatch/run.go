@@ -154,7 +154,8 @@ func classify(ctx context.Context, r Result) outcome {
 
 // call runs the handler in its own goroutine so that a handler ignoring its
 // deadline costs a goroutine and a concurrency slot (released when it does
-// return), not the worker's progress.
+// return), not the worker's progress: the dispatcher's watchdog abandons it
+// TimeoutGrace after its deadline (or after ctx ended).
 func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest, sem *semaphore, log *runLog) Result {
 	a := rr.Action
 	hreq := &handler.Request{
@@ -169,32 +170,30 @@ func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest,
 	}
 	hreq.SetLogger(base, rr.LogFields...)
 	timeout := hreq.Timeout()
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	done := make(chan error, 1)
-	res := Result{Started: d.opt.Now()}
+	now := time.Now()
+	res := Result{Started: now}
+	if !d.realClock {
+		res.Started = d.opt.Now()
+	}
+	actx := newAttemptCtx(ctx, now.Add(timeout))
+	d.watch.add(actx)
 	go func() {
 		defer sem.release()
-		done <- handler.Call(tctx, h, hreq)
+		err := handler.Call(actx, h, hreq)
+		actx.result <- callResult{err: err}
 	}()
-	var err error
-	select {
-	case err = <-done:
-	case <-tctx.Done():
-		grace := time.NewTimer(d.opt.TimeoutGrace)
-		select {
-		case err = <-done:
-		case <-grace.C:
-			err = fmt.Errorf("%w after %s: %w", ErrAbandoned, timeout, tctx.Err())
-			log.get().Error("handler ignored its context; abandoned", zap.Duration("timeout", timeout))
-		}
-		grace.Stop()
+	r := <-actx.result
+	d.watch.remove(actx)
+	err := r.err
+	if r.abandoned {
+		err = fmt.Errorf("%w after %s: %w", ErrAbandoned, timeout, actx.Err())
+		log.get().Error("handler ignored its context; abandoned", zap.Duration("timeout", timeout))
 	}
+	deadlineHit := errors.Is(actx.Err(), context.DeadlineExceeded)
+	actx.end()
 	res.Finished = d.opt.Now()
 	d.observe(a, res.Finished.Sub(res.Started))
 	res.Output = hreq.Output()
-	deadlineHit := errors.Is(tctx.Err(), context.DeadlineExceeded)
 	return fill(ctx, res, err, timeout, deadlineHit)
 }
 

@@ -401,3 +401,45 @@ func TestRunLogsNameEachFieldOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestAbandonedHandlerKeepsItsSlot: a handler that ignores its context is
+// abandoned TimeoutGrace after its caller's context ends (shutdown), as
+// after its deadline; it keeps its concurrency slot until it returns.
+func TestAbandonedHandlerKeepsItsSlot(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	returned := make(chan struct{})
+	reg := handler.NewRegistry()
+	reg.MustRegister("stubborn", handler.HandlerFunc(func(ctx context.Context, r *handler.Request) error {
+		if r.Attempt == 1 {
+			<-release // ignores ctx
+			defer close(returned)
+		}
+		return nil
+	}))
+	const grace = 50 * time.Millisecond
+	d := dispatch.New(nil, dispatch.Options{Registry: reg, TimeoutGrace: grace})
+	t.Cleanup(d.Close)
+	ev := newEvent(t, "tenant_acme", "users.created", `{}`)
+	a := testAction("stubborn")
+	a.MaxConcurrent = 1
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel) // the worker shuts down
+	start := time.Now()
+	r := d.Run(ctx, dispatch.RunRequest{Event: ev, Action: a, Attempt: 1, MaxAttempts: 2})
+	require.ErrorIs(t, r.Err, dispatch.ErrAbandoned)
+	require.ErrorIs(t, r.Err, context.Canceled)
+	require.False(t, r.TimedOut, "the caller's context ended, not the attempt's deadline")
+	require.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond+grace)
+
+	short, stop := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer stop()
+	r = d.Run(short, dispatch.RunRequest{Event: ev, Action: a, Attempt: 2, MaxAttempts: 2})
+	require.True(t, r.Aborted, "the abandoned handler still holds the only slot")
+
+	close(release)
+	<-returned
+	r = d.Run(context.Background(), dispatch.RunRequest{Event: ev, Action: a, Attempt: 2, MaxAttempts: 2})
+	require.NoError(t, r.Err, "its slot came back when it returned")
+}
