@@ -516,11 +516,18 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 			p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeSkipped).Inc()
 			continue
 		}
-		x := p.execution(j, t, r)
+		// Execution rows are written with the status only; without status
+		// writes they would be built for nothing.
+		addExec := func(st string) {
+			if p.w != nil {
+				x := p.execution(j, t, r)
+				x.Status = st
+				execs = append(execs, x)
+			}
+		}
 		item.RetryCount = max(item.RetryCount, t.attempt-1)
 		if r.Err == nil && !r.UnknownHandler {
-			x.Status = store.ExecCompleted
-			execs = append(execs, x)
+			addExec(store.ExecCompleted)
 			p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeSuccess).Inc()
 			continue
 		}
@@ -531,17 +538,15 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 			again = false
 		}
 		if again {
-			x.Status = store.ExecRetrying
-			execs = append(execs, x)
+			addExec(store.ExecRetrying)
 			next = append(next, pendingAction{ID: t.action.ID, Name: t.action.Name, Attempt: t.attempt + 1,
-				Due: now.Add(delay).UnixMilli(), Parent: x.ID})
+				Due: now.Add(delay).UnixMilli(), Parent: r.execID})
 			p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeRetry).Inc()
 			p.m.RetriesTotal.WithLabelValues(p.opt.Group, t.action.Name).Inc()
 			log().Info("action failed; retry scheduled", zap.Duration("delay", delay), zap.String("error", lastErr))
 			continue
 		}
-		x.Status = store.ExecFailed
-		execs = append(execs, x)
+		addExec(store.ExecFailed)
 		reason := dlq.ReasonExhausted
 		switch {
 		case r.UnknownHandler:
