@@ -2,7 +2,9 @@ package dispatch
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,8 +26,9 @@ type attemptCtx struct {
 	cancel context.CancelFunc
 	ended  bool // the attempt is over: the context is cancelled
 
-	// Guarded by the watchdog's mutex.
-	idx       int       // position in watchdog.calls
+	// Guarded by the mutex of the watchdog's shard.
+	shard     uint8
+	idx       int       // position in the shard's calls
 	since     time.Time // when the deadline passed or the parent ended, as the watchdog saw it
 	abandoned bool
 	result    chan callResult // the handler's error, or the watchdog's abandonment
@@ -119,13 +122,20 @@ func (c *attemptCtx) Value(key any) any {
 // checks the calls in flight every tick; it runs only while there are
 // some, so an idle dispatcher has none. This replaces a timer and a
 // cancelable context per call: handlers that return on time, nearly all
-// of them, cost two short critical sections.
+// of them, cost two short critical sections, spread over shards so that
+// concurrent calls rarely wait for each other.
 type watchdog struct {
 	grace, tick time.Duration
+	running     atomic.Bool
+	shards      [watchShards]watchShard
+}
 
-	mu      sync.Mutex
-	calls   []*attemptCtx
-	running bool
+const watchShards = 16
+
+type watchShard struct {
+	mu    sync.Mutex
+	calls []*attemptCtx
+	_     [32]byte // keeps shards off each other's cache lines
 }
 
 func newWatchdog(grace time.Duration) *watchdog {
@@ -134,69 +144,82 @@ func newWatchdog(grace time.Duration) *watchdog {
 
 // add watches c until remove.
 func (w *watchdog) add(c *attemptCtx) {
-	w.mu.Lock()
-	c.idx = len(w.calls)
-	w.calls = append(w.calls, c)
-	start := !w.running
-	w.running = true
-	w.mu.Unlock()
-	if start {
+	c.shard = uint8(rand.Uint32() % watchShards)
+	sh := &w.shards[c.shard]
+	sh.mu.Lock()
+	c.idx = len(sh.calls)
+	sh.calls = append(sh.calls, c)
+	sh.mu.Unlock()
+	if !w.running.Load() && w.running.CompareAndSwap(false, true) {
 		go w.run()
 	}
 }
 
 func (w *watchdog) remove(c *attemptCtx) {
-	w.mu.Lock()
-	last := len(w.calls) - 1
-	moved := w.calls[last]
-	w.calls[c.idx] = moved
+	sh := &w.shards[c.shard]
+	sh.mu.Lock()
+	last := len(sh.calls) - 1
+	moved := sh.calls[last]
+	sh.calls[c.idx] = moved
 	moved.idx = c.idx
-	w.calls[last] = nil
-	w.calls = w.calls[:last]
-	w.mu.Unlock()
+	sh.calls[last] = nil
+	sh.calls = sh.calls[:last]
+	sh.mu.Unlock()
 }
 
 func (w *watchdog) run() {
 	t := time.NewTicker(w.tick)
 	defer t.Stop()
 	for range t.C {
-		if !w.check(time.Now()) {
+		if w.check(time.Now()) > 0 {
+			continue
+		}
+		// Idle: stop, unless a call came in meanwhile and its add saw the
+		// watchdog still running (then this goroutine carries on; if add
+		// saw it stopped, add started another one and this one leaves).
+		w.running.Store(false)
+		if w.check(time.Now()) == 0 || !w.running.CompareAndSwap(false, true) {
 			return
 		}
 	}
 }
 
 // check abandons the calls past their deadline (or whose caller's context
-// ended) by more than grace. It returns false, and the watchdog stops,
-// when nothing is in flight.
-func (w *watchdog) check(now time.Time) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.calls) == 0 {
-		w.running = false
-		return false
+// ended) by more than grace, and returns how many calls are in flight.
+func (w *watchdog) check(now time.Time) int {
+	n := 0
+	for i := range w.shards {
+		sh := &w.shards[i]
+		sh.mu.Lock()
+		n += len(sh.calls)
+		for _, c := range sh.calls {
+			w.checkCall(c, now)
+		}
+		sh.mu.Unlock()
 	}
-	for _, c := range w.calls {
-		if c.abandoned {
-			continue
-		}
-		if c.since.IsZero() {
-			switch {
-			case !now.Before(c.deadline):
-				c.since = c.deadline
-			case c.parent.Err() != nil:
-				c.since = now
-			default:
-				continue
-			}
-		}
-		if now.Sub(c.since) >= w.grace {
-			c.abandoned = true
-			select {
-			case c.result <- callResult{abandoned: true}:
-			default: // the handler's result is already there
-			}
+	return n
+}
+
+// checkCall abandons c when its time is up; call it with c's shard locked.
+func (w *watchdog) checkCall(c *attemptCtx, now time.Time) {
+	if c.abandoned {
+		return
+	}
+	if c.since.IsZero() {
+		switch {
+		case !now.Before(c.deadline):
+			c.since = c.deadline
+		case c.parent.Err() != nil:
+			c.since = now
+		default:
+			return
 		}
 	}
-	return true
+	if now.Sub(c.since) >= w.grace {
+		c.abandoned = true
+		select {
+		case c.result <- callResult{abandoned: true}:
+		default: // the handler's result is already there
+		}
+	}
 }

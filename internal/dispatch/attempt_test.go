@@ -123,16 +123,12 @@ func TestWatchdogRunsOnlyWhileCallsAreInFlight(t *testing.T) {
 	t.Parallel()
 	w := newWatchdog(5 * time.Millisecond)
 	c := newAttemptCtx(context.Background(), time.Now().Add(time.Hour))
-	w.add(c)
-	w.mu.Lock()
-	require.True(t, w.running)
-	w.mu.Unlock()
-	w.remove(c)
-	require.Eventually(t, func() bool {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		return !w.running
-	}, 5*time.Second, time.Millisecond)
+	for range 3 { // stops, and starts again with the next call
+		w.add(c)
+		require.True(t, w.running.Load())
+		w.remove(c)
+		require.Eventually(t, func() bool { return !w.running.Load() }, 5*time.Second, time.Millisecond)
+	}
 }
 
 // TestWatchdogAbandons: a call is abandoned grace after its deadline, or
@@ -146,9 +142,9 @@ func TestWatchdogAbandons(t *testing.T) {
 	parent, cancel := context.WithCancel(context.Background())
 	stopped := newAttemptCtx(parent, now.Add(time.Hour))
 	fine := newAttemptCtx(context.Background(), now.Add(time.Hour))
+	w.running.Store(true) // as if it ran: add starts no goroutine
 	for _, c := range []*attemptCtx{late, stopped, fine} {
-		w.calls = append(w.calls, c)
-		c.idx = len(w.calls) - 1
+		w.add(c)
 	}
 	abandoned := func(c *attemptCtx) bool {
 		select {
@@ -174,8 +170,9 @@ func TestWatchdogAbandons(t *testing.T) {
 	require.False(t, abandoned(late), "abandoned once")
 	require.False(t, abandoned(fine))
 
+	require.Equal(t, 3, w.check(now))
 	w.remove(stopped)
 	w.remove(late)
 	w.remove(fine)
-	require.Empty(t, w.calls)
+	require.Zero(t, w.check(now))
 }

@@ -3,8 +3,10 @@ package dispatch
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
@@ -47,23 +49,48 @@ const (
 // counts consecutive failures; at the threshold it opens and defers every
 // call for the cooldown; then one trial call runs (half-open): success
 // closes it, failure opens it for another cooldown.
+//
+// Nearly every call finds it closed without failures; two atomic mirrors
+// of the state let such calls pass without taking its lock, which every
+// worker goroutine running that action would otherwise contend for.
 type breaker struct {
 	mu        sync.Mutex
 	state     breakerState
 	failures  int
 	openUntil time.Time
 	trial     bool // a half-open trial is running
+
+	closed atomic.Bool // state == stateClosed
+	clean  atomic.Bool // closed, and no failure since the last success
+}
+
+// newBreaker returns a closed breaker.
+func newBreaker() *breaker {
+	b := &breaker{}
+	b.mirror()
+	return b
+}
+
+// mirror updates the atomic mirrors; call it with mu held after a change.
+func (b *breaker) mirror() {
+	b.closed.Store(b.state == stateClosed)
+	b.clean.Store(b.state == stateClosed && b.failures == 0)
 }
 
 // admit decides whether a call may run now. trial marks the half-open trial,
 // which the caller must settle with record or release.
-func (b *breaker) admit(now time.Time) (wait time.Duration, trial, ok bool) {
+// now is called only when the breaker is not closed.
+func (b *breaker) admit(now func() time.Time) (wait time.Duration, trial, ok bool) {
+	if b.closed.Load() {
+		return 0, false, true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.mirror()
 	switch b.state {
 	case stateOpen:
-		if now.Before(b.openUntil) {
-			return b.openUntil.Sub(now), false, false
+		if t := now(); t.Before(b.openUntil) {
+			return b.openUntil.Sub(t), false, false
 		}
 		b.state = stateHalfOpen
 		fallthrough
@@ -88,8 +115,12 @@ func (b *breaker) release(trial bool) {
 }
 
 func (b *breaker) record(o outcome, trial bool, now time.Time, threshold int, cooldown time.Duration) transition {
+	if !trial && (o == outcomeNeutral || o == outcomeSuccess && b.clean.Load()) {
+		return noTransition // nothing would change
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.mirror()
 	if trial {
 		b.trial = false
 	}
@@ -112,16 +143,36 @@ func (b *breaker) record(o outcome, trial bool, now time.Time, threshold int, co
 	return noTransition
 }
 
-// breakerFor returns the action's breaker, creating it closed.
-func (d *Dispatcher) breakerFor(k actionKey) *breaker {
+// actionRun is what Run keeps per action in this process: its breaker,
+// its concurrency semaphore and its handler-duration histogram, found with
+// one read-locked lookup per call.
+type actionRun struct {
+	br   *breaker
+	sem  atomic.Pointer[semaphore] // nil until a bound is needed; replaced when MaxConcurrent changes
+	hist atomic.Pointer[namedObserver]
+}
+
+// namedObserver is the histogram child of one action name.
+type namedObserver struct {
+	name string
+	obs  prometheus.Observer
+}
+
+// runFor returns the action's run state, creating it (breaker closed).
+func (d *Dispatcher) runFor(k actionKey) *actionRun {
+	d.runMu.RLock()
+	r := d.runs[k]
+	d.runMu.RUnlock()
+	if r != nil {
+		return r
+	}
 	d.runMu.Lock()
 	defer d.runMu.Unlock()
-	b := d.breakers[k]
-	if b == nil {
-		b = &breaker{}
-		d.breakers[k] = b
+	if r = d.runs[k]; r == nil {
+		r = &actionRun{br: newBreaker()}
+		d.runs[k] = r
 	}
-	return b
+	return r
 }
 
 // reportTransition records the breaker change in Postgres (best effort) and

@@ -191,9 +191,8 @@ type Dispatcher struct {
 	schemas map[string]*schemaCache
 	loads   singleflight.Group
 
-	runMu    sync.Mutex
-	breakers map[actionKey]*breaker
-	sems     map[actionKey]*semaphore
+	runMu sync.RWMutex
+	runs  map[actionKey]*actionRun
 
 	watch     *watchdog
 	realClock bool // Options.Now is time.Now: call reuses its reading
@@ -221,8 +220,7 @@ func New(pool *pgxpool.Pool, opt Options) *Dispatcher {
 		opt:       opt,
 		log:       opt.Logger.Named("dispatch"),
 		schemas:   make(map[string]*schemaCache),
-		breakers:  make(map[actionKey]*breaker),
-		sems:      make(map[actionKey]*semaphore),
+		runs:      make(map[actionKey]*actionRun),
 		watch:     newWatchdog(opt.TimeoutGrace),
 		realClock: realClock,
 		stop:      make(chan struct{}),

@@ -110,9 +110,9 @@ func (d *Dispatcher) Run(ctx context.Context, req RunRequest) Result {
 		return Result{Err: fmt.Errorf("%w: %q (action %s)", ErrUnknownHandler, a.HandlerName, a.Name),
 			UnknownHandler: true, Permanent: true}
 	}
-	key := actionKey{schema: a.Schema, id: a.ID}
-	br := d.breakerFor(key)
-	wait, trial, ok := br.admit(d.opt.Now())
+	run := d.runFor(actionKey{schema: a.Schema, id: a.ID})
+	br := run.br
+	wait, trial, ok := br.admit(d.opt.Now)
 	if !ok {
 		return Result{Err: fmt.Errorf("action %s: circuit open", a.Name), Deferred: wait}
 	}
@@ -120,14 +120,14 @@ func (d *Dispatcher) Run(ctx context.Context, req RunRequest) Result {
 		br.release(trial)
 		return Result{Err: fmt.Errorf("action %s: rate limited", a.Name), Deferred: wait}
 	}
-	sem, err := d.acquire(ctx, key, a.MaxConcurrent)
+	sem, err := d.acquire(ctx, run, a.MaxConcurrent)
 	if err != nil {
 		br.release(trial)
 		return Result{Err: err, Aborted: true}
 	}
-	res := d.call(ctx, h, req, sem, log)
+	res := d.call(ctx, h, req, run, sem, log)
 	o := classify(ctx, res)
-	t := br.record(o, trial, d.opt.Now(), d.opt.BreakerThreshold, d.opt.BreakerCooldown)
+	t := br.record(o, trial, res.Finished, d.opt.BreakerThreshold, d.opt.BreakerCooldown)
 	d.reportTransition(ctx, a, t, res.Err, log)
 	return res
 }
@@ -156,7 +156,7 @@ func classify(ctx context.Context, r Result) outcome {
 // deadline costs a goroutine and a concurrency slot (released when it does
 // return), not the worker's progress: the dispatcher's watchdog abandons it
 // TimeoutGrace after its deadline (or after ctx ended).
-func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest, sem *semaphore, log *runLog) Result {
+func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest, run *actionRun, sem *semaphore, log *runLog) Result {
 	a := rr.Action
 	hreq := &handler.Request{
 		Event: rr.Event,
@@ -189,10 +189,11 @@ func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest,
 		err = fmt.Errorf("%w after %s: %w", ErrAbandoned, timeout, actx.Err())
 		log.get().Error("handler ignored its context; abandoned", zap.Duration("timeout", timeout))
 	}
-	deadlineHit := errors.Is(actx.Err(), context.DeadlineExceeded)
+	// Only a failure asks whether the deadline passed (Err reads the clock).
+	deadlineHit := err != nil && errors.Is(actx.Err(), context.DeadlineExceeded)
 	actx.end()
 	res.Finished = d.opt.Now()
-	d.observe(a, res.Finished.Sub(res.Started))
+	d.observe(a, run, res.Finished.Sub(res.Started))
 	res.Output = hreq.Output()
 	return fill(ctx, res, err, timeout, deadlineHit)
 }
@@ -217,11 +218,16 @@ func fill(ctx context.Context, res Result, err error, timeout time.Duration, dea
 	return res
 }
 
-func (d *Dispatcher) observe(a Action, took time.Duration) {
+func (d *Dispatcher) observe(a Action, run *actionRun, took time.Duration) {
 	if d.opt.Metrics == nil {
 		return
 	}
-	d.opt.Metrics.HandlerDuration.WithLabelValues(d.opt.Group, a.Name).Observe(took.Seconds())
+	h := run.hist.Load()
+	if h == nil || h.name != a.Name { // first call, or the action was renamed
+		h = &namedObserver{name: a.Name, obs: d.opt.Metrics.HandlerDuration.WithLabelValues(d.opt.Group, a.Name)}
+		run.hist.Store(h)
+	}
+	h.obs.Observe(took.Seconds())
 }
 
 // rateLimited checks the action's and the subscription's fleet-wide limits
@@ -271,17 +277,19 @@ func (s *semaphore) release() {
 // release the semaphore it returns (nil when n <= 0: no bound).
 // The semaphore is rebuilt when MaxConcurrent changes; holders of the old
 // one release into it, so the change is exact once they finish.
-func (d *Dispatcher) acquire(ctx context.Context, k actionKey, n int) (*semaphore, error) {
+func (d *Dispatcher) acquire(ctx context.Context, run *actionRun, n int) (*semaphore, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	d.runMu.Lock()
-	s := d.sems[k]
+	s := run.sem.Load()
 	if s == nil || cap(s.ch) != n {
-		s = &semaphore{ch: make(chan struct{}, n)}
-		d.sems[k] = s
+		d.runMu.Lock()
+		if s = run.sem.Load(); s == nil || cap(s.ch) != n {
+			s = &semaphore{ch: make(chan struct{}, n)}
+			run.sem.Store(s)
+		}
+		d.runMu.Unlock()
 	}
-	d.runMu.Unlock()
 	select {
 	case s.ch <- struct{}{}:
 		return s, nil
