@@ -43,7 +43,7 @@ const (
 	DefaultPrefix     = "events"
 	DefaultPartitions = 8
 	DefaultMaxBatch   = 2000
-	DefaultFlushers   = 4
+	DefaultFlushers   = 1
 	DefaultQueue      = 8192
 )
 
@@ -68,8 +68,11 @@ type Options struct {
 	Notify bool
 	// MaxBatch caps the events of one group commit. Defaults to 2000.
 	MaxBatch int
-	// Flushers is how many batches may be in flight at once (while some
-	// commit or XADD, the next gathers). Defaults to 4.
+	// Flushers is how many group-commit loops run; each commits one batch
+	// at a time while its previous batch is XADDed. Defaults to 1: on a
+	// 2-core host, concurrent COPYs into the same table cost PostgreSQL
+	// more CPU per row (they contend for the same index pages) than they
+	// gain, and one committer's batches grow with the load instead.
 	Flushers int
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
@@ -248,18 +251,46 @@ func (p *Publisher) Close() error {
 	return p.deleteStreamed(ctx)
 }
 
-// flusher is one group-commit loop and the buffers it reuses from batch
-// to batch.
+// flusher is one group-commit loop: it commits a batch, hands it to its
+// streamer, and gathers and commits the next batch while the streamer
+// XADDs the previous one, so PostgreSQL and Redis work at the same time.
 type flusher struct {
+	p   *Publisher
+	w   store.OutboxWriter
+	evs []*event.Event
+	out chan committedBatch // to this flusher's streamer; unbuffered
+}
+
+// committedBatch is a flush whose transactions are done: the schema
+// groups that committed and their outbox batch ids.
+type committedBatch struct {
+	groups []schemaBatch
+	ids    []uuid.UUID
+	n      int
+}
+
+// streamer XADDs the batches its flusher committed, one at a time.
+type streamer struct {
 	p       *Publisher
-	w       store.OutboxWriter
 	entries entryBatch
 	evs     []*event.Event
 }
 
 func (p *Publisher) flushLoop() {
 	defer p.wg.Done()
-	f := &flusher{p: p}
+	f := &flusher{p: p, out: make(chan committedBatch)}
+	s := &streamer{p: p}
+	streamed := make(chan struct{})
+	go func() {
+		defer close(streamed)
+		for b := range f.out {
+			s.stream(b)
+		}
+	}()
+	defer func() {
+		close(f.out)
+		<-streamed
+	}()
 	for {
 		var first *request
 		select {
@@ -304,8 +335,8 @@ type schemaBatch struct {
 }
 
 // flush commits each schema's requests (rows and outbox row in one
-// transaction per schema, one round trip each), then XADDs every committed
-// event in one pipeline.
+// transaction per schema, one round trip each) and passes what committed
+// to the streamer.
 func (f *flusher) flush(reqs []*request) {
 	p := f.p
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -317,31 +348,39 @@ func (f *flusher) flush(reqs []*request) {
 	}
 	p.m.BatchSize.Observe(float64(n))
 
-	committed, batchIDs := f.commit(ctx, groups)
-	if len(committed) == 0 {
-		return
+	b := f.commit(ctx, groups)
+	if len(b.groups) > 0 {
+		f.out <- b
 	}
-	f.evs = f.evs[:0]
-	for _, g := range committed {
+}
+
+// stream XADDs every event of a committed batch in one pipeline and
+// answers its callers.
+func (s *streamer) stream(b committedBatch) {
+	p := s.p
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.evs = s.evs[:0]
+	for _, g := range b.groups {
 		for _, r := range g.reqs {
-			f.evs = append(f.evs, r.events...)
+			s.evs = append(s.evs, r.events...)
 		}
 	}
-	_, err := addToStreams(ctx, p.rdb, p.opt.Prefix, p.opt.Notify, f.evs, p.reg, &f.entries)
-	clear(f.evs)
+	_, err := addToStreams(ctx, p.rdb, p.opt.Prefix, p.opt.Notify, s.evs, p.reg, &s.entries)
+	clear(s.evs)
 	if err != nil {
 		p.log.Warn("events committed but not streamed; the outbox relay will deliver them",
-			zap.Int("events", len(f.evs)), zap.Error(err))
+			zap.Int("events", b.n), zap.Error(err))
 		err = fmt.Errorf("publish: %w: %v", ErrRelayPending, err)
-		for _, g := range committed {
+		for _, g := range b.groups {
 			finish(g.reqs, err)
 		}
 		return
 	}
 	p.delMu.Lock()
-	p.pending = append(p.pending, batchIDs...)
+	p.pending = append(p.pending, b.ids...)
 	p.delMu.Unlock()
-	for _, g := range committed {
+	for _, g := range b.groups {
 		finish(g.reqs, nil)
 	}
 }
@@ -374,8 +413,8 @@ func finish(reqs []*request, err error) {
 // trip. The outbox rows of batches already streamed are deleted in the
 // first transaction that succeeds, which saves a round trip under load.
 // Requests of a schema whose transaction fails are answered here; it
-// returns the committed groups and their outbox batch ids.
-func (f *flusher) commit(ctx context.Context, groups []schemaBatch) ([]schemaBatch, []uuid.UUID) {
+// returns the groups that committed.
+func (f *flusher) commit(ctx context.Context, groups []schemaBatch) committedBatch {
 	p := f.p
 	fail := func(g schemaBatch, err error) {
 		finish(g.reqs, fmt.Errorf("publish: commit: %w", err))
@@ -387,8 +426,7 @@ func (f *flusher) commit(ctx context.Context, groups []schemaBatch) ([]schemaBat
 		}
 	}()
 	done := p.takeStreamed()
-	var committed []schemaBatch
-	var ids []uuid.UUID
+	var b committedBatch
 	for _, g := range groups {
 		// A failed batch may have closed the connection; the next
 		// schema gets a fresh one.
@@ -420,11 +458,12 @@ func (f *flusher) commit(ctx context.Context, groups []schemaBatch) ([]schemaBat
 			continue
 		}
 		done = nil
-		committed = append(committed, g)
-		ids = append(ids, batchID)
+		b.groups = append(b.groups, g)
+		b.ids = append(b.ids, batchID)
+		b.n += g.n
 	}
 	p.requeueStreamed(done)
-	return committed, ids
+	return b
 }
 
 // route fills PartitionKey (default: the aggregate id) and QueueName (the

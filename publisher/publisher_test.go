@@ -151,10 +151,19 @@ var jsonByMeaning = cmp.Transformer("json", func(b json.RawMessage) any {
 
 func TestPublishGroupCommitsConcurrentCallers(t *testing.T) {
 	t.Parallel()
+	for _, flushers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("flushers=%d", flushers), func(t *testing.T) {
+			t.Parallel()
+			testGroupCommit(t, flushers)
+		})
+	}
+}
+
+func testGroupCommit(t *testing.T, flushers int) {
 	e := newEnv(t)
 	ctx := tu.Context(t)
 	reg := prometheus.NewRegistry()
-	p, err := publisher.New(e.pool, e.rdb, publisher.Options{Prefix: e.prefix, Registerer: reg})
+	p, err := publisher.New(e.pool, e.rdb, publisher.Options{Prefix: e.prefix, Registerer: reg, Flushers: flushers})
 	require.NoError(t, err)
 
 	const callers, each = 64, 25
