@@ -117,9 +117,27 @@ func chunks(ctx context.Context, evs []*event.Event, size, conc int, fn func(con
 	return g.Wait()
 }
 
+// probeCopy COPYs the rows with the publisher's own encoder
+// (store.CopyValidatedEvents, binary COPY written without pgx's per-value
+// encoding), one autocommitted COPY per batch, so the ratio compares the
+// publisher with the bare COPY it is built on. The rows are valid (the
+// generator validates them), so, like the publisher's flushers, the probe
+// does not validate them again.
 func (e *env) probeCopy(ctx context.Context, schema string, evs []*event.Event) error {
+	// One reused stream buffer per probe goroutine, as each flusher has.
+	bufs := make(chan []byte, baselineConc)
+	for range baselineConc {
+		bufs <- nil
+	}
 	return chunks(ctx, evs, baselineCopyBatch, baselineConc, func(ctx context.Context, b []*event.Event) error {
-		_, err := store.InsertEvents(ctx, e.pool, schema, b)
+		conn, err := e.pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		buf := <-bufs
+		_, buf, err = store.CopyValidatedEvents(ctx, conn.Conn().PgConn(), schema, b, buf)
+		bufs <- buf
 		return err
 	})
 }
