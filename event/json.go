@@ -287,7 +287,10 @@ const maxJSONDepth = 10000
 // again when a worker decodes it. FuzzValidJSON compares the two.
 func validJSON(b []byte) bool {
 	// kinds is a bit per open container: 1 for an object, 0 for an array.
-	var kinds [maxJSONDepth/64 + 1]uint64
+	// Two words cover 128 levels on the stack (a large array here made
+	// every worker goroutine's stack grow); deeper input gets the rest.
+	var small [2]uint64
+	kinds := small[:]
 	depth := 0
 	i := skipSpace(b, 0)
 	for {
@@ -301,6 +304,9 @@ func validJSON(b []byte) bool {
 				return false
 			}
 			obj := c == '{'
+			if depth/64 == len(kinds) {
+				kinds = append(kinds, 0)
+			}
 			if obj {
 				kinds[depth/64] |= 1 << (depth % 64)
 			} else {

@@ -125,7 +125,7 @@ func (d *Dispatcher) Run(ctx context.Context, req RunRequest) Result {
 		br.release(trial)
 		return Result{Err: err, Aborted: true}
 	}
-	res := d.call(ctx, h, req, run, sem, log)
+	res := d.call(ctx, h, &req, run, sem, log)
 	o := classify(ctx, res)
 	t := br.record(o, trial, res.Finished, d.opt.BreakerThreshold, d.opt.BreakerCooldown)
 	d.reportTransition(ctx, a, t, res.Err, log)
@@ -156,8 +156,8 @@ func classify(ctx context.Context, r Result) outcome {
 // deadline costs a goroutine and a concurrency slot (released when it does
 // return), not the worker's progress: the dispatcher's watchdog abandons it
 // TimeoutGrace after its deadline (or after ctx ended).
-func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr RunRequest, run *actionRun, sem *semaphore, log *runLog) Result {
-	a := rr.Action
+func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr *RunRequest, run *actionRun, sem *semaphore, log *runLog) Result {
+	a := &rr.Action
 	hreq := &handler.Request{
 		Event: rr.Event,
 		Action: handler.Action{ID: a.ID, Name: a.Name, Type: a.Type, HandlerName: a.HandlerName,
@@ -218,7 +218,7 @@ func fill(ctx context.Context, res Result, err error, timeout time.Duration, dea
 	return res
 }
 
-func (d *Dispatcher) observe(a Action, run *actionRun, took time.Duration) {
+func (d *Dispatcher) observe(a *Action, run *actionRun, took time.Duration) {
 	if d.opt.Metrics == nil {
 		return
 	}

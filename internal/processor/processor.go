@@ -208,11 +208,20 @@ func (j *job) entryFields() map[string]string {
 
 // Process handles one delivery from the consumer.
 func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
+	if j := p.deliveryJob(ctx, &d); j != nil {
+		p.run(ctx, j)
+	}
+}
+
+// deliveryJob decodes a delivery into its job, or dead-letters it as
+// invalid and returns nil. (Apart from Process, and from run, so that their
+// frames on every event goroutine's stack stay small.)
+func (p *Processor) deliveryJob(ctx context.Context, d *consumer.Delivery) *job {
 	ev, err := event.DecodeValues(d.Values)
 	if err != nil {
 		// The raw fields go to the dead letter as they were.
 		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", dlq.FieldsFromValues(d.Values), err)
-		return
+		return nil
 	}
 	ev.QueueName, ev.MessageID = d.Stream, d.ID
 	j := p.newJob(ev, d.Stream, d.ID)
@@ -225,7 +234,7 @@ func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
 			j.redrive = []string{} // a redrive naming no action (nothing action-specific failed): run all
 		}
 	}
-	p.run(ctx, j)
+	return j
 }
 
 // deadLetterInvalid moves an entry that can never succeed to the DLQ with
@@ -268,14 +277,7 @@ type task struct {
 func (p *Processor) run(ctx context.Context, j *job) {
 	actions, err := p.d.Match(ctx, j.ev)
 	if errors.Is(err, dispatch.ErrSchemaNotFound) {
-		// A well-formed name of a schema that does not exist (or no longer
-		// does, for a scheduled retry): no retry will make it valid.
-		sourceID := j.entryID
-		if j.item != nil {
-			sourceID = j.item.EntryID
-		}
-		p.deadLetterInvalid(ctx, j.stream, sourceID, j.entryID, j.itemRaw, j.entryFields(),
-			fmt.Errorf("schema %q: %w", j.ev.Schema, err))
+		p.noSchema(ctx, j, err)
 		return
 	}
 	if err != nil {
@@ -304,6 +306,17 @@ func (p *Processor) run(ctx context.Context, j *job) {
 	p.conclude(ctx, j, tasks, results, waiting)
 }
 
+// noSchema dead-letters a job whose schema does not exist (or no longer
+// does, for a scheduled retry): no retry will make it valid.
+func (p *Processor) noSchema(ctx context.Context, j *job, err error) {
+	sourceID := j.entryID
+	if j.item != nil {
+		sourceID = j.item.EntryID
+	}
+	p.deadLetterInvalid(ctx, j.stream, sourceID, j.entryID, j.itemRaw, j.entryFields(),
+		fmt.Errorf("schema %q: %w", j.ev.Schema, err))
+}
+
 // plan picks the attempts to make now, and the retries not yet due.
 func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action) ([]task, []pendingAction, error) {
 	var done map[string]bool
@@ -314,20 +327,29 @@ func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action)
 		}
 	}
 	tasks := j.taskBuf[:0]
-	var waiting []pendingAction
-	if j.item == nil {
-		for _, a := range actions {
-			if done[a.ID.String()] || (j.redrive != nil && !containsName(j.redrive, a.Name)) {
-				continue
-			}
-			tasks = append(tasks, task{action: a, attempt: 1})
-		}
-		return tasks, nil, nil
+	if j.item != nil {
+		tasks, waiting := p.planRetry(j, actions, done, tasks)
+		return tasks, waiting, nil
 	}
+	for i := range actions {
+		a := &actions[i]
+		if done[a.ID.String()] || (j.redrive != nil && !containsName(j.redrive, a.Name)) {
+			continue
+		}
+		tasks = append(tasks, task{action: *a, attempt: 1})
+	}
+	return tasks, nil, nil
+}
+
+// planRetry picks the due attempts of a retry item, and those not yet due.
+// It is apart from plan because its map of actions takes a large stack
+// frame, which every fresh event would otherwise pay for in stack growth.
+func (p *Processor) planRetry(j *job, actions []dispatch.Action, done map[string]bool, tasks []task) ([]task, []pendingAction) {
 	byID := make(map[uuid.UUID]dispatch.Action, len(actions))
 	for _, a := range actions {
 		byID[a.ID] = a
 	}
+	var waiting []pendingAction
 	now := time.Now().UnixMilli()
 	for _, pa := range j.item.Actions {
 		if done[pa.ID.String()] {
@@ -345,7 +367,7 @@ func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action)
 		}
 		tasks = append(tasks, task{action: a, attempt: pa.Attempt, parent: pa.Parent})
 	}
-	return tasks, waiting, nil
+	return tasks, waiting
 }
 
 // completed returns the ids of actions already completed for the event,
@@ -411,7 +433,7 @@ func (p *Processor) execute(ctx context.Context, j *job, tasks []task) []result 
 	}
 	if len(tasks) == 1 {
 		// The usual case runs on the event's own goroutine.
-		p.attempt(ctx, j, tasks[0], &results[0])
+		p.attempt(ctx, j, &tasks[0], &results[0])
 		return results
 	}
 	var wg sync.WaitGroup
@@ -419,7 +441,7 @@ func (p *Processor) execute(ctx context.Context, j *job, tasks []task) []result 
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			p.attempt(ctx, j, tasks[i], &results[i])
+			p.attempt(ctx, j, &tasks[i], &results[i])
 		}(i)
 	}
 	wg.Wait()
@@ -428,26 +450,31 @@ func (p *Processor) execute(ctx context.Context, j *job, tasks []task) []result 
 
 // attempt makes one attempt of one action and records a success in the
 // done-marker.
-func (p *Processor) attempt(ctx context.Context, j *job, t task, res *result) {
+func (p *Processor) attempt(ctx context.Context, j *job, t *task, res *result) {
 	id, _ := event.NewID()
 	r := p.d.Run(ctx, dispatch.RunRequest{
 		Event: j.ev, Action: t.action, Attempt: t.attempt, ExecutionID: id, Logger: j.base, LogFields: j.where[:],
 		MaxAttempts: p.policy(j, t.action).MaxAttempts(),
 	})
-	*res = result{Result: r, execID: id}
+	res.Result, res.execID = r, id
 	if r.Err == nil && r.Deferred == 0 && !r.UnknownHandler && j.needsMarker {
-		x := p.execution(j, t, *res)
-		x.Status = store.ExecCompleted
-		record, err := json.Marshal(x)
-		if err != nil {
-			record = []byte("{}") // still marks the action done
-		}
-		// Not awaited: the marker is queued before this event's
-		// acknowledgement, so it lands first; waiting for it would add a
-		// round trip to every event.
-		key := DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID)
-		p.b.send(ctx, func(pipe redis.Pipeliner) { markDone(ctx, pipe, key, t.action.ID.String(), record) })
+		p.markCompleted(ctx, j, t, res)
 	}
+}
+
+// markCompleted records a completed attempt in the event's done-marker.
+func (p *Processor) markCompleted(ctx context.Context, j *job, t *task, res *result) {
+	x := p.execution(j, t, res)
+	x.Status = store.ExecCompleted
+	record, err := json.Marshal(x)
+	if err != nil {
+		record = []byte("{}") // still marks the action done
+	}
+	// Not awaited: the marker is queued before this event's
+	// acknowledgement, so it lands first; waiting for it would add a
+	// round trip to every event.
+	key, action := DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID), t.action.ID.String()
+	p.b.send(ctx, func(pipe redis.Pipeliner) { markDone(ctx, pipe, key, action, record) })
 }
 
 // policy resolves an action's retry policy for an event. Results are
@@ -486,9 +513,19 @@ func (p *Processor) policy(j *job, a dispatch.Action) retry.Policy {
 // action definition and max_retries value).
 const maxCachedPolicies = 10000
 
+// conclusion is what conclude learns from an event's attempts.
+type conclusion struct {
+	next    []pendingAction   // attempts to schedule
+	execs   []store.Execution // rows to write with the status (only when statuses are written)
+	letters [][]string
+	lastErr string
+}
+
 // conclude turns the attempts' results into executions, the event status,
 // retries and dead letters, writes the status and then applies the rest
-// in Redis.
+// in Redis. The usual case (every attempt succeeded) stays in this
+// function; the rest is in helpers, so that the event goroutine's stack
+// stays small (growing it copies it, and that showed in profiles).
 func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results []result, waiting []pendingAction) {
 	now := time.Now()
 	item := j.item
@@ -496,114 +533,142 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 		item = &j.ownItem
 		*item = retryItem{V: 1, Stream: j.stream, EntryID: j.entryID, StartedAt: now} // Fields: when needed
 	}
-	next := append([]pendingAction(nil), waiting...)
-	// Completed attempts a dead worker recorded only in the done-marker.
-	execs := append([]store.Execution(nil), j.recovered...)
-	for _, x := range j.recovered {
-		item.RetryCount = max(item.RetryCount, x.Attempt-1)
+	c := &conclusion{next: append([]pendingAction(nil), waiting...)}
+	if len(j.recovered) > 0 {
+		// Completed attempts a dead worker recorded only in the done-marker.
+		c.execs = append(c.execs, j.recovered...)
+		for _, x := range j.recovered {
+			item.RetryCount = max(item.RetryCount, x.Attempt-1)
+		}
 	}
-	var letters [][]string
-	var lastErr string
-	for i, t := range tasks {
-		r := results[i]
-		// Built only when something is logged.
-		log := func() *zap.Logger {
-			return j.logger().With(zap.String(logging.KeyAction, t.action.Name), zap.Int(logging.KeyAttempt, t.attempt))
-		}
-		if r.Deferred > 0 {
-			next = append(next, pendingAction{ID: t.action.ID, Name: t.action.Name, Attempt: t.attempt,
-				Due: now.Add(r.Deferred).UnixMilli(), Parent: t.parent})
-			p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeSkipped).Inc()
+	for i := range tasks {
+		t, r := &tasks[i], &results[i]
+		if r.Deferred > 0 || r.Err != nil || r.UnknownHandler {
+			p.settle(j, t, r, item, now, c)
 			continue
-		}
-		// Execution rows are written with the status only; without status
-		// writes they would be built for nothing.
-		addExec := func(st string) {
-			if p.w != nil {
-				x := p.execution(j, t, r)
-				x.Status = st
-				execs = append(execs, x)
-			}
 		}
 		item.RetryCount = max(item.RetryCount, t.attempt-1)
-		if r.Err == nil && !r.UnknownHandler {
-			addExec(store.ExecCompleted)
-			p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeSuccess).Inc()
-			continue
+		if p.w != nil {
+			p.addExecution(c, j, t, r, store.ExecCompleted)
 		}
-		lastErr = errText(r)
-		pol := p.policy(j, t.action)
-		delay, again := retry.Next(pol, t.attempt, r.Err, rand.Float64())
-		if r.UnknownHandler || r.Permanent {
-			again = false
-		}
-		if again {
-			addExec(store.ExecRetrying)
-			next = append(next, pendingAction{ID: t.action.ID, Name: t.action.Name, Attempt: t.attempt + 1,
-				Due: now.Add(delay).UnixMilli(), Parent: r.execID})
-			p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeRetry).Inc()
-			p.m.RetriesTotal.WithLabelValues(p.opt.Group, t.action.Name).Inc()
-			log().Info("action failed; retry scheduled", zap.Duration("delay", delay), zap.String("error", lastErr))
-			continue
-		}
-		addExec(store.ExecFailed)
-		reason := dlq.ReasonExhausted
-		switch {
-		case r.UnknownHandler:
-			reason = dlq.ReasonUnknownHandler
-		case r.Permanent || handler.IsPermanent(r.Err):
-			reason = dlq.ReasonPermanent
-		}
-		if item.Fields == nil {
-			item.Fields = j.entryFields()
-		}
-		letters = append(letters, dlq.AppendFields(nil, item.Fields, dlq.Letter{
-			Reason: reason, Error: lastErr, Attempts: t.attempt, Action: t.action.Name,
-			SourceStream: item.Stream, SourceID: item.EntryID,
-		}))
-		item.Failed = true
-		p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeDeadLettered).Inc()
-		p.m.DeadLettersTotal.WithLabelValues(p.opt.Group, string(reason)).Inc()
-		log().Warn("action dead-lettered", zap.String("reason", string(reason)), zap.String("error", lastErr))
+		p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeSuccess).Inc()
 	}
-	if lastErr != "" {
-		item.LastError = lastErr
+	if c.lastErr != "" {
+		item.LastError = c.lastErr
 	}
-	final := len(next) == 0
-	up := p.statusUpdate(j, item, final, now)
-	if p.w != nil {
-		if err := p.w.Write(ctx, status.Update{Schema: j.ev.Schema, Event: j.ev, Status: up, Executions: execs}); err != nil {
-			j.logger().Warn("status not written; entry left unacknowledged for redelivery", zap.Error(err))
-			return
-		}
+	final := len(c.next) == 0
+	if p.w != nil && !p.writeStatus(ctx, j, item, final, now, c.execs) {
+		return
 	}
-	o := &outcome{
+	o := outcome{
 		group: p.opt.Group, stream: item.Stream, entryID: j.entryID, dlqKey: p.dlqKey, retryKey: p.rKey,
-		oldItem: j.itemRaw, final: final, letters: letters, marked: j.needsMarker || j.redelivered,
+		oldItem: j.itemRaw, final: final, letters: c.letters, marked: j.needsMarker || j.redelivered,
 	}
 	if o.marked || !o.plainAck() {
 		o.doneKey = DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID)
 	}
-	if !final {
-		if item.Fields == nil {
-			item.Fields = j.entryFields()
-		}
-		item.Actions = next
-		item.Nonce = uuid.NewString()
-		raw, err := item.encode()
-		if err != nil {
-			j.logger().Error("cannot schedule retry; entry left unacknowledged", zap.Error(err))
-			return
-		}
-		o.newItem, o.newDue = raw, item.due()
+	if !final && !p.scheduleRetry(j, item, c.next, &o) {
+		return
 	}
-	if err := p.apply(ctx, o); err != nil {
+	if err := p.apply(ctx, &o); err != nil {
 		j.logger().Warn("could not acknowledge; the entry will be redelivered (completed actions are not re-run)", zap.Error(err))
 		return
 	}
 	if final {
 		p.finished(j, item)
 	}
+}
+
+// addExecution appends the attempt's execution row with status. The row is
+// built in place: store.Execution is large, and copies of it in conclude's
+// frame made every event goroutine's stack grow.
+func (p *Processor) addExecution(c *conclusion, j *job, t *task, r *result, status string) {
+	c.execs = append(c.execs, store.Execution{})
+	x := &c.execs[len(c.execs)-1]
+	*x = p.execution(j, t, r)
+	x.Status = status
+}
+
+// settle handles an attempt that did not succeed: deferred without an
+// attempt, failed with a retry to schedule, or failed for good (a dead
+// letter).
+func (p *Processor) settle(j *job, t *task, r *result, item *retryItem, now time.Time, c *conclusion) {
+	log := func() *zap.Logger { // built only when something is logged
+		return j.logger().With(zap.String(logging.KeyAction, t.action.Name), zap.Int(logging.KeyAttempt, t.attempt))
+	}
+	if r.Deferred > 0 {
+		c.next = append(c.next, pendingAction{ID: t.action.ID, Name: t.action.Name, Attempt: t.attempt,
+			Due: now.Add(r.Deferred).UnixMilli(), Parent: t.parent})
+		p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeSkipped).Inc()
+		return
+	}
+	item.RetryCount = max(item.RetryCount, t.attempt-1)
+	c.lastErr = errText(r)
+	pol := p.policy(j, t.action)
+	delay, again := retry.Next(pol, t.attempt, r.Err, rand.Float64())
+	if r.UnknownHandler || r.Permanent {
+		again = false
+	}
+	if again {
+		if p.w != nil {
+			p.addExecution(c, j, t, r, store.ExecRetrying)
+		}
+		c.next = append(c.next, pendingAction{ID: t.action.ID, Name: t.action.Name, Attempt: t.attempt + 1,
+			Due: now.Add(delay).UnixMilli(), Parent: r.execID})
+		p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeRetry).Inc()
+		p.m.RetriesTotal.WithLabelValues(p.opt.Group, t.action.Name).Inc()
+		log().Info("action failed; retry scheduled", zap.Duration("delay", delay), zap.String("error", c.lastErr))
+		return
+	}
+	if p.w != nil {
+		p.addExecution(c, j, t, r, store.ExecFailed)
+	}
+	reason := dlq.ReasonExhausted
+	switch {
+	case r.UnknownHandler:
+		reason = dlq.ReasonUnknownHandler
+	case r.Permanent || handler.IsPermanent(r.Err):
+		reason = dlq.ReasonPermanent
+	}
+	if item.Fields == nil {
+		item.Fields = j.entryFields()
+	}
+	c.letters = append(c.letters, dlq.AppendFields(nil, item.Fields, dlq.Letter{
+		Reason: reason, Error: c.lastErr, Attempts: t.attempt, Action: t.action.Name,
+		SourceStream: item.Stream, SourceID: item.EntryID,
+	}))
+	item.Failed = true
+	p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeDeadLettered).Inc()
+	p.m.DeadLettersTotal.WithLabelValues(p.opt.Group, string(reason)).Inc()
+	log().Warn("action dead-lettered", zap.String("reason", string(reason)), zap.String("error", c.lastErr))
+}
+
+// writeStatus writes the event's status and execution rows; false: not
+// written, the entry stays unacknowledged.
+func (p *Processor) writeStatus(ctx context.Context, j *job, item *retryItem, final bool, now time.Time, execs []store.Execution) bool {
+	up := p.statusUpdate(j, item, final, now)
+	if err := p.w.Write(ctx, status.Update{Schema: j.ev.Schema, Event: j.ev, Status: up, Executions: execs}); err != nil {
+		j.logger().Warn("status not written; entry left unacknowledged for redelivery", zap.Error(err))
+		return false
+	}
+	return true
+}
+
+// scheduleRetry puts the retry item into the outcome; false: it cannot be
+// encoded, the entry stays unacknowledged.
+func (p *Processor) scheduleRetry(j *job, item *retryItem, next []pendingAction, o *outcome) bool {
+	if item.Fields == nil {
+		item.Fields = j.entryFields()
+	}
+	item.Actions = next
+	item.Nonce = uuid.NewString()
+	raw, err := item.encode()
+	if err != nil {
+		j.logger().Error("cannot schedule retry; entry left unacknowledged", zap.Error(err))
+		return false
+	}
+	o.newItem, o.newDue = raw, item.due()
+	return true
 }
 
 func (p *Processor) finished(j *job, item *retryItem) {
@@ -617,7 +682,7 @@ func (p *Processor) finished(j *job, item *retryItem) {
 	}
 }
 
-func (p *Processor) execution(j *job, t task, r result) store.Execution {
+func (p *Processor) execution(j *job, t *task, r *result) store.Execution {
 	started, finished := r.Started, r.Finished
 	if started.IsZero() {
 		started = time.Now()
@@ -683,7 +748,7 @@ func (p *Processor) apply(ctx context.Context, o *outcome) error {
 	return err
 }
 
-func errText(r result) string {
+func errText(r *result) string {
 	switch {
 	case r.UnknownHandler && r.Err == nil:
 		return "no handler registered for this action"
