@@ -177,7 +177,7 @@ func (d *Dispatcher) runFor(k actionKey) *actionRun {
 
 // reportTransition records the breaker change in Postgres (best effort) and
 // in the action_circuit_open gauge.
-func (d *Dispatcher) reportTransition(ctx context.Context, a Action, t transition, cause error, rl *runLog) {
+func (d *Dispatcher) reportTransition(ctx context.Context, a *Action, t transition, cause error, rl *runLog) {
 	if t == noTransition {
 		return
 	}

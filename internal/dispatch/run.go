@@ -103,7 +103,7 @@ func (r Result) Attempted() bool { return !r.Started.IsZero() }
 // MaxConcurrent times the replica count, and RateLimitPerMinute is the
 // fleet-wide throttle. The wait for a slot ends with ctx.
 func (d *Dispatcher) Run(ctx context.Context, req RunRequest) Result {
-	a := req.Action
+	a := &req.Action
 	log := &runLog{req: &req, d: d}
 	h, ok := d.lookup(a.HandlerName)
 	if !ok {
@@ -128,7 +128,9 @@ func (d *Dispatcher) Run(ctx context.Context, req RunRequest) Result {
 	res := d.call(ctx, h, &req, run, sem, log)
 	o := classify(ctx, res)
 	t := br.record(o, trial, res.Finished, d.opt.BreakerThreshold, d.opt.BreakerCooldown)
-	d.reportTransition(ctx, a, t, res.Err, log)
+	if t != noTransition {
+		d.reportTransition(ctx, a, t, res.Err, log)
+	}
 	return res
 }
 
@@ -186,8 +188,7 @@ func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr *RunRequest
 	d.watch.remove(actx)
 	err := r.err
 	if r.abandoned {
-		err = fmt.Errorf("%w after %s: %w", ErrAbandoned, timeout, actx.Err())
-		log.get().Error("handler ignored its context; abandoned", zap.Duration("timeout", timeout))
+		err = abandoned(actx, timeout, log)
 	}
 	// Only a failure asks whether the deadline passed (Err reads the clock).
 	deadlineHit := err != nil && errors.Is(actx.Err(), context.DeadlineExceeded)
@@ -195,16 +196,22 @@ func (d *Dispatcher) call(ctx context.Context, h handler.Handler, rr *RunRequest
 	res.Finished = d.opt.Now()
 	d.observe(a, run, res.Finished.Sub(res.Started))
 	res.Output = hreq.Output()
-	return fill(ctx, res, err, timeout, deadlineHit)
+	if err != nil {
+		fill(ctx, &res, err, timeout, deadlineHit)
+	}
+	return res
+}
+
+// abandoned logs and returns the error of a call the watchdog gave up on.
+func abandoned(actx *attemptCtx, timeout time.Duration, log *runLog) error {
+	log.get().Error("handler ignored its context; abandoned", zap.Duration("timeout", timeout))
+	return fmt.Errorf("%w after %s: %w", ErrAbandoned, timeout, actx.Err())
 }
 
 // fill classifies the handler's error into the result.
 // A failure after the deadline passed is a timeout even when the handler's
 // error does not say so (a driver that reports "connection closed").
-func fill(ctx context.Context, res Result, err error, timeout time.Duration, deadlineHit bool) Result {
-	if err == nil {
-		return res
-	}
+func fill(ctx context.Context, res *Result, err error, timeout time.Duration, deadlineHit bool) {
 	res.TimedOut = ctx.Err() == nil && (deadlineHit || errors.Is(err, context.DeadlineExceeded))
 	if res.TimedOut && !errors.Is(err, ErrAbandoned) {
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)
@@ -215,7 +222,6 @@ func fill(ctx context.Context, res Result, err error, timeout time.Duration, dea
 		res.RetryAfter = dl
 	}
 	res.Stack = handler.StackTrace(err)
-	return res
 }
 
 func (d *Dispatcher) observe(a *Action, run *actionRun, took time.Duration) {
@@ -234,24 +240,31 @@ func (d *Dispatcher) observe(a *Action, run *actionRun, took time.Duration) {
 // and returns how long to defer, or 0. A limiter error fails open: a Redis
 // hiccup should slow nothing down, and the limit is a courtesy to the
 // downstream, not a correctness property.
-func (d *Dispatcher) rateLimited(ctx context.Context, a Action, log *runLog) time.Duration {
-	if d.opt.Limiter == nil {
-		return 0
+func (d *Dispatcher) rateLimited(ctx context.Context, a *Action, log *runLog) time.Duration {
+	if d.opt.Limiter == nil || a.RateLimitPerMinute <= 0 && a.SubscriptionRateLimitPerMinute <= 0 {
+		return 0 // the usual case: no key to build, no round trip
 	}
+	return d.limitCalls(ctx, a, log)
+}
+
+// limitCalls asks the limiter about the action's and the subscription's
+// limits that are set.
+func (d *Dispatcher) limitCalls(ctx context.Context, a *Action, log *runLog) time.Duration {
 	checks := [2]struct {
-		key   string
 		limit int
+		key   func() string
 	}{
-		{a.Schema + ":" + a.ID.String(), a.RateLimitPerMinute},
-		{a.Schema + ":subscription:" + a.SubscriptionID.String(), a.SubscriptionRateLimitPerMinute},
+		{a.RateLimitPerMinute, func() string { return a.Schema + ":" + a.ID.String() }},
+		{a.SubscriptionRateLimitPerMinute, func() string { return a.Schema + ":subscription:" + a.SubscriptionID.String() }},
 	}
 	for _, c := range checks {
 		if c.limit <= 0 {
 			continue
 		}
-		ok, wait, err := d.opt.Limiter.Allow(ctx, c.key, c.limit)
+		key := c.key()
+		ok, wait, err := d.opt.Limiter.Allow(ctx, key, c.limit)
 		if err != nil {
-			log.get().Warn("rate limiter failed; allowing the call", zap.String("key", c.key), zap.Error(err))
+			log.get().Warn("rate limiter failed; allowing the call", zap.String("key", key), zap.Error(err))
 			continue
 		}
 		if !ok {

@@ -451,13 +451,12 @@ func (p *Processor) execute(ctx context.Context, j *job, tasks []task) []result 
 // attempt makes one attempt of one action and records a success in the
 // done-marker.
 func (p *Processor) attempt(ctx context.Context, j *job, t *task, res *result) {
-	id, _ := event.NewID()
-	r := p.d.Run(ctx, dispatch.RunRequest{
-		Event: j.ev, Action: t.action, Attempt: t.attempt, ExecutionID: id, Logger: j.base, LogFields: j.where[:],
-		MaxAttempts: p.policy(j, t.action).MaxAttempts(),
+	res.execID, _ = event.NewID()
+	res.Result = p.d.Run(ctx, dispatch.RunRequest{
+		Event: j.ev, Action: t.action, Attempt: t.attempt, ExecutionID: res.execID, Logger: j.base, LogFields: j.where[:],
+		MaxAttempts: p.maxAttempts(j, &t.action),
 	})
-	res.Result, res.execID = r, id
-	if r.Err == nil && r.Deferred == 0 && !r.UnknownHandler && j.needsMarker {
+	if res.Err == nil && res.Deferred == 0 && !res.UnknownHandler && j.needsMarker {
 		p.markCompleted(ctx, j, t, res)
 	}
 }
@@ -475,6 +474,14 @@ func (p *Processor) markCompleted(ctx context.Context, j *job, t *task, res *res
 	// round trip to every event.
 	key, action := DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID), t.action.ID.String()
 	p.b.send(ctx, func(pipe redis.Pipeliner) { markDone(ctx, pipe, key, action, record) })
+}
+
+// maxAttempts is the number of attempts the action's policy allows. Not
+// inlined: its frame would sit under every handler call of the event.
+//
+//go:noinline
+func (p *Processor) maxAttempts(j *job, a *dispatch.Action) int {
+	return p.policy(j, *a).MaxAttempts()
 }
 
 // policy resolves an action's retry policy for an event. Results are
