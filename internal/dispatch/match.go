@@ -25,6 +25,13 @@ var ErrNilEvent = errors.New("dispatch: nil event")
 // A subscription's conditions replace its action's: the action's own
 // conditions guard its own event_patterns only.
 func (d *Dispatcher) Match(ctx context.Context, ev *event.Event) ([]Action, error) {
+	return d.AppendMatches(ctx, nil, ev)
+}
+
+// AppendMatches is Match appending the actions to dst, so that a caller
+// with room for the usual few matches allocates nothing. It returns dst
+// unchanged (nil if dst was nil) when nothing matches.
+func (d *Dispatcher) AppendMatches(ctx context.Context, dst []Action, ev *event.Event) ([]Action, error) {
 	if ev == nil {
 		return nil, ErrNilEvent
 	}
@@ -36,10 +43,10 @@ func (d *Dispatcher) Match(ctx context.Context, ev *event.Event) ([]Action, erro
 		return nil, err
 	}
 	m := matcher{ev: ev}
-	var out []Action
+	out, start := dst, len(dst)
 	for i := range snap.entries {
 		e := &snap.entries[i]
-		if taken(out, e.action.ID) || !m.matches(e) {
+		if taken(out[start:], e.action.ID) || !m.matches(e) {
 			continue
 		}
 		if out == nil {

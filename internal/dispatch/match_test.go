@@ -122,6 +122,14 @@ func TestMatch(t *testing.T) {
 			if diff := cmp.Diff(tc.want, names(got)); diff != "" {
 				t.Fatalf("matched actions (-want +got):\n%s", diff)
 			}
+			// AppendMatches appends the same after what dst holds, in
+			// dst's room when it suffices.
+			buf := make([]dispatch.Action, 1, 8)
+			buf[0].Name = "already_there"
+			got, err = d.AppendMatches(f.ctx, buf, ev)
+			require.NoError(t, err)
+			require.Equal(t, append([]string{"already_there"}, tc.want...), names(got))
+			require.Same(t, &buf[0], &got[0], "no allocation with room in dst")
 		})
 	}
 }

@@ -29,8 +29,8 @@ type staticMatch struct {
 	actions []dispatch.Action
 }
 
-func (s staticMatch) Match(context.Context, *event.Event) ([]dispatch.Action, error) {
-	return s.actions, nil
+func (s staticMatch) AppendMatches(_ context.Context, dst []dispatch.Action, _ *event.Event) ([]dispatch.Action, error) {
+	return append(dst, s.actions...), nil
 }
 
 // warnLogger is a production-like logger (JSON, warn level) that writes

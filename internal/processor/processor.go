@@ -42,7 +42,9 @@ import (
 
 // Dispatcher is what the processor needs of internal/dispatch.
 type Dispatcher interface {
-	Match(ctx context.Context, ev *event.Event) ([]dispatch.Action, error)
+	// AppendMatches appends the actions ev triggers to dst (see
+	// dispatch.Dispatcher.Match).
+	AppendMatches(ctx context.Context, dst []dispatch.Action, ev *event.Event) ([]dispatch.Action, error)
 	Run(ctx context.Context, req dispatch.RunRequest) dispatch.Result
 }
 
@@ -158,6 +160,7 @@ type job struct {
 
 	// Room for the usual event (one action, a first delivery), so that it
 	// needs no allocations of its own for them.
+	actBuf  [2]dispatch.Action
 	taskBuf [1]task
 	resBuf  [1]result
 	ownItem retryItem
@@ -268,14 +271,14 @@ func eventTypeLabel(fields map[string]string) string {
 
 // task is one action attempt to make now.
 type task struct {
-	action  dispatch.Action
+	action  *dispatch.Action // into the job's matches
 	attempt int
 	parent  uuid.UUID
 }
 
 // run works one job to its outcome.
 func (p *Processor) run(ctx context.Context, j *job) {
-	actions, err := p.d.Match(ctx, j.ev)
+	actions, err := p.d.AppendMatches(ctx, j.actBuf[:0], j.ev)
 	if errors.Is(err, dispatch.ErrSchemaNotFound) {
 		p.noSchema(ctx, j, err)
 		return
@@ -336,7 +339,7 @@ func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action)
 		if done[a.ID.String()] || (j.redrive != nil && !containsName(j.redrive, a.Name)) {
 			continue
 		}
-		tasks = append(tasks, task{action: *a, attempt: 1})
+		tasks = append(tasks, task{action: a, attempt: 1})
 	}
 	return tasks, nil, nil
 }
@@ -345,9 +348,9 @@ func (p *Processor) plan(ctx context.Context, j *job, actions []dispatch.Action)
 // It is apart from plan because its map of actions takes a large stack
 // frame, which every fresh event would otherwise pay for in stack growth.
 func (p *Processor) planRetry(j *job, actions []dispatch.Action, done map[string]bool, tasks []task) ([]task, []pendingAction) {
-	byID := make(map[uuid.UUID]dispatch.Action, len(actions))
-	for _, a := range actions {
-		byID[a.ID] = a
+	byID := make(map[uuid.UUID]*dispatch.Action, len(actions))
+	for i := range actions {
+		byID[actions[i].ID] = &actions[i]
 	}
 	var waiting []pendingAction
 	now := time.Now().UnixMilli()
@@ -453,8 +456,8 @@ func (p *Processor) execute(ctx context.Context, j *job, tasks []task) []result 
 func (p *Processor) attempt(ctx context.Context, j *job, t *task, res *result) {
 	res.execID, _ = event.NewID()
 	res.Result = p.d.Run(ctx, dispatch.RunRequest{
-		Event: j.ev, Action: t.action, Attempt: t.attempt, ExecutionID: res.execID, Logger: j.base, LogFields: j.where[:],
-		MaxAttempts: p.maxAttempts(j, &t.action),
+		Event: j.ev, Action: *t.action, Attempt: t.attempt, ExecutionID: res.execID, Logger: j.base, LogFields: j.where[:],
+		MaxAttempts: p.maxAttempts(j, t.action),
 	})
 	if res.Err == nil && res.Deferred == 0 && !res.UnknownHandler && j.needsMarker {
 		p.markCompleted(ctx, j, t, res)
@@ -611,7 +614,7 @@ func (p *Processor) settle(j *job, t *task, r *result, item *retryItem, now time
 	}
 	item.RetryCount = max(item.RetryCount, t.attempt-1)
 	c.lastErr = errText(r)
-	pol := p.policy(j, t.action)
+	pol := p.policy(j, *t.action)
 	delay, again := retry.Next(pol, t.attempt, r.Err, rand.Float64())
 	if r.UnknownHandler || r.Permanent {
 		again = false
