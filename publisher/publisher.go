@@ -43,7 +43,7 @@ const (
 	DefaultPrefix     = "events"
 	DefaultPartitions = 8
 	DefaultMaxBatch   = 2000
-	DefaultFlushers   = 1
+	DefaultFlushers   = 2
 	DefaultQueue      = 8192
 )
 
@@ -68,11 +68,12 @@ type Options struct {
 	Notify bool
 	// MaxBatch caps the events of one group commit. Defaults to 2000.
 	MaxBatch int
-	// Flushers is how many group-commit loops run; each commits one batch
-	// at a time while its previous batch is XADDed. Defaults to 1: on a
-	// 2-core host, concurrent COPYs into the same table cost PostgreSQL
-	// more CPU per row (they contend for the same index pages) than they
-	// gain, and one committer's batches grow with the load instead.
+	// Flushers is how many group-commit loops run, so at most how many
+	// batches commit at once; each flusher commits one batch at a time
+	// while its previous batch is XADDed. A second commit starts beside a
+	// running one only with at least MaxBatch/4 events: small concurrent
+	// COPYs into one table cost PostgreSQL more CPU per row than they
+	// gain, so small batches wait and grow instead. Defaults to 2.
 	Flushers int
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
@@ -120,7 +121,8 @@ type Publisher struct {
 	delMu   sync.Mutex
 	pending []uuid.UUID // outbox batches fully streamed, to delete
 
-	reg *registry // stream keys already in the registry set
+	reg  *registry   // stream keys already in the registry set
+	gate *commitGate // when a flusher may commit
 }
 
 type request struct {
@@ -144,6 +146,7 @@ func New(pool *pgxpool.Pool, rdb redis.UniversalClient, opt Options) (*Publisher
 		reqs: make(chan *request, DefaultQueue),
 		stop: make(chan struct{}),
 		reg:  newRegistry(),
+		gate: newCommitGate(max(opt.MaxBatch/4, 1)),
 	}
 	for i := 0; i < opt.Flushers; i++ {
 		p.wg.Add(1)
@@ -310,6 +313,68 @@ func (p *Publisher) flushLoop() {
 	}
 }
 
+// commitGate decides when a flusher may start its commit: at once when no
+// other commit is running, so a lone batch never waits; alongside running
+// commits only with a batch of at least parallelMin events. Small batches
+// thus queue behind the commit in flight and grow (classic group commit;
+// concurrent small COPYs cost PostgreSQL more CPU per row than they
+// save), while a deep backlog still gets Flushers commits at once.
+type commitGate struct {
+	mu          sync.Mutex
+	running     int
+	parallelMin int
+	changed     chan struct{} // closed and replaced whenever running drops
+}
+
+func newCommitGate(parallelMin int) *commitGate {
+	return &commitGate{parallelMin: parallelMin, changed: make(chan struct{})}
+}
+
+// enter reports whether a batch of n events may commit now (and counts it
+// as running); otherwise it returns a channel closed when a commit ends.
+func (g *commitGate) enter(n int) (bool, <-chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running == 0 || n >= g.parallelMin {
+		g.running++
+		return true, nil
+	}
+	return false, g.changed
+}
+
+func (g *commitGate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.running--
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+// awaitTurn waits until the gate lets reqs commit, taking further
+// requests into the batch (up to MaxBatch events) while it waits.
+func (p *Publisher) awaitTurn(reqs []*request) []*request {
+	n := 0
+	for _, r := range reqs {
+		n += len(r.events)
+	}
+	for {
+		ok, changed := p.gate.enter(n)
+		if ok {
+			return reqs
+		}
+		more := p.reqs
+		if n >= p.opt.MaxBatch {
+			more = nil // full: only wait for the turn
+		}
+		select {
+		case r := <-more:
+			reqs = append(reqs, r)
+			n += len(r.events)
+		case <-changed:
+		}
+	}
+}
+
 // gather takes first plus every request already waiting, up to MaxBatch events.
 func (p *Publisher) gather(first *request) []*request {
 	batch := []*request{first}
@@ -341,6 +406,7 @@ func (f *flusher) flush(reqs []*request) {
 	p := f.p
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	reqs = p.awaitTurn(reqs)
 	groups := groupBySchema(reqs)
 	n := 0
 	for _, g := range groups {
@@ -349,6 +415,7 @@ func (f *flusher) flush(reqs []*request) {
 	p.m.BatchSize.Observe(float64(n))
 
 	b := f.commit(ctx, groups)
+	p.gate.leave()
 	if len(b.groups) > 0 {
 		f.out <- b
 	}

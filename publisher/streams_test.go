@@ -178,3 +178,40 @@ func contains(s []string, x string) bool {
 	}
 	return false
 }
+
+func TestCommitGate(t *testing.T) {
+	cases := []struct {
+		name    string
+		running int // commits already in
+		n       int
+		want    bool
+	}{
+		{"idle: any batch goes", 0, 1, true},
+		{"busy: a small batch waits", 1, 99, false},
+		{"busy: a big batch goes alongside", 1, 100, true},
+		{"two busy: a big batch still goes (Flushers bounds it)", 2, 500, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newCommitGate(100)
+			for i := 0; i < tc.running; i++ {
+				ok, _ := g.enter(1000)
+				require.True(t, ok)
+			}
+			ok, changed := g.enter(tc.n)
+			require.Equal(t, tc.want, ok)
+			if ok {
+				return
+			}
+			select {
+			case <-changed:
+				t.Fatal("signalled before any commit ended")
+			default:
+			}
+			g.leave()
+			<-changed // a commit ended: try again
+			ok, _ = g.enter(tc.n)
+			require.Equal(t, tc.running == 1, ok)
+		})
+	}
+}
