@@ -404,9 +404,9 @@ type schemaBatch struct {
 // to the streamer.
 func (f *flusher) flush(reqs []*request) {
 	p := f.p
+	reqs = p.awaitTurn(reqs)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	reqs = p.awaitTurn(reqs)
 	groups := groupBySchema(reqs)
 	n := 0
 	for _, g := range groups {
