@@ -83,6 +83,7 @@ func (e *env) startProcs(ctx context.Context) (*procRun, error) {
 			"NEO_EVENTS_HTTP_ADDR="+addr,
 			"NEO_EVENTS_LOG_LEVEL=warn",
 		)
+		stopWithParent(cmd)
 		cmd.Stdout = io.Discard
 		cmd.Stderr = &prefixWriter{w: os.Stderr, prefix: fmt.Sprintf("[worker %d] ", i)}
 		if err := cmd.Start(); err != nil {
