@@ -22,12 +22,14 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
+	"go.uber.org/zap"
 
 	"github.com/neo-events/neo-events/handler"
 	"github.com/neo-events/neo-events/internal/builtin"
 	"github.com/neo-events/neo-events/internal/config"
 	"github.com/neo-events/neo-events/internal/demo"
 	"github.com/neo-events/neo-events/internal/fleet"
+	"github.com/neo-events/neo-events/internal/gctune"
 	"github.com/neo-events/neo-events/internal/logging"
 )
 
@@ -74,6 +76,7 @@ func Run(ctx context.Context, args []string, reg *handler.Registry, stderr io.Wr
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
+	log.Info("garbage collector", zap.Stringer("settings", gctune.Apply()))
 	if reg == nil {
 		reg = handler.NewRegistry()
 	}

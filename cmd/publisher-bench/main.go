@@ -24,6 +24,7 @@ import (
 	"syscall"
 
 	"github.com/neo-events/neo-events/internal/bench"
+	"github.com/neo-events/neo-events/internal/gctune"
 )
 
 // Exit codes.
@@ -35,11 +36,18 @@ const (
 )
 
 func main() {
+	// The in-process workers run with the worker binary's collector
+	// settings (GOGC 200 unless GOGC is set), and so does everything else
+	// in this process; the table and the JSON say which were used.
+	gcSettings = gctune.Apply().String()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
+
+// gcSettings describes the garbage collector's settings (set by main).
+var gcSettings string
 
 // options are the flags beyond bench.Config.
 type options struct {
@@ -115,6 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "publisher-bench: %v\n", err)
 		return exitUsage
 	}
+	cfg.GC = gcSettings
 	if o.cpuProfile != "" {
 		stopProfile, err := startProfile(o.cpuProfile)
 		if err != nil {

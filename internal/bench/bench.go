@@ -86,6 +86,9 @@ type Config struct {
 	Batch int `json:"batch"`
 	// Workers is the number of workers. Defaults to 2.
 	Workers int `json:"workers"`
+	// GC describes the process's garbage-collector settings, for the
+	// record (the command sets it; see internal/gctune).
+	GC string `json:"gc,omitempty"`
 	// WorkerBin, when set, runs the workers as processes of this binary
 	// (cmd/worker) instead of in the bench process, so that their memory
 	// is measured on its own (Result.WorkerRSS). Worker and e2e modes.

@@ -86,6 +86,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("mode", "%s", r.Mode)
 	row("config", "publishers=%d batch=%d workers=%d tenants=%d partitions=%d payload=%dB actions/event=%d update_status=%v rate=%s",
 		c.Publishers, c.Batch, c.Workers, c.Tenants, c.Partitions, c.PayloadBytes, c.ActionsPerEvent, c.UpdateStatus, rateText(c.Rate))
+	if c.GC != "" {
+		row("go gc", "%s", c.GC)
+	}
 	if r.Mode == ModeWorker {
 		row("pre-filled", "%d", r.Published)
 	} else {
