@@ -471,10 +471,7 @@ func (p *Processor) attempt(ctx context.Context, j *job, t *task, res *result) {
 func (p *Processor) markCompleted(ctx context.Context, j *job, t *task, res *result) {
 	x := p.execution(j, t, res)
 	x.Status = store.ExecCompleted
-	record, err := json.Marshal(x)
-	if err != nil {
-		record = []byte("{}") // still marks the action done
-	}
+	record := appendRecord(make([]byte, 0, 512), &x)
 	// Not awaited: the marker is queued before this event's
 	// acknowledgement, so it lands first; waiting for it would add a
 	// round trip to every event.
