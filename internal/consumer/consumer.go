@@ -83,6 +83,15 @@ type Consumer struct {
 	sem  chan struct{}
 	work sync.WaitGroup
 
+	// The pool runs dispatched work on goroutines that outlive one event,
+	// so their stacks, grown once, are reused: a fresh goroutine per event
+	// grew and copied its stack for every event. idle counts workers
+	// committed to take the next task; tasks hands it over; quit ends them
+	// when Run returns.
+	idle  atomic.Int64
+	tasks chan task
+	quit  chan struct{}
+
 	mu      sync.Mutex
 	streams []string        // subscribed streams with a group, sorted
 	grouped map[string]bool // streams whose group this consumer created or saw
@@ -118,6 +127,8 @@ func New(rdb redis.UniversalClient, opt Options, proc Processor) (*Consumer, err
 		sem:     make(chan struct{}, opt.Concurrency),
 		grouped: map[string]bool{},
 		wake:    make(chan struct{}, 1),
+		tasks:   make(chan task),
+		quit:    make(chan struct{}),
 	}
 	c.regSize.Store(-1)
 	for _, s := range opt.Subscriptions {
@@ -161,6 +172,7 @@ func (c *Consumer) Run(readCtx, workCtx context.Context) error {
 	go func() { defer loops.Done(); c.readLoop(readCtx, workCtx) }()
 	loops.Wait()
 	c.work.Wait()
+	close(c.quit)
 	return nil
 }
 
@@ -177,17 +189,59 @@ func (c *Consumer) Dispatch(ctx, workCtx context.Context, fn func(ctx context.Co
 	if c.opt.Metrics != nil {
 		c.opt.Metrics.Inflight.WithLabelValues(c.opt.Group).Inc()
 	}
-	go func() {
-		defer func() {
-			<-c.sem
-			if c.opt.Metrics != nil {
-				c.opt.Metrics.Inflight.WithLabelValues(c.opt.Group).Dec()
+	t := task{ctx: workCtx, fn: fn}
+	for {
+		n := c.idle.Load()
+		if n == 0 {
+			go c.poolWorker(t)
+			return true
+		}
+		if c.idle.CompareAndSwap(n, n-1) {
+			// A worker counted itself idle before releasing its slot and
+			// is (about to be) waiting for this send.
+			select {
+			case c.tasks <- t:
+			case <-c.quit:
+				// The consumer stopped: no pool any more.
+				go func() { c.runTask(t); <-c.sem }()
 			}
-			c.work.Done()
-		}()
-		fn(workCtx)
+			return true
+		}
+	}
+}
+
+// task is one dispatched piece of work.
+type task struct {
+	ctx context.Context
+	fn  func(ctx context.Context)
+}
+
+// poolWorker runs t, then further tasks until the consumer stops. The pool
+// never outgrows Concurrency: a worker counts itself idle before it
+// releases its slot, and Dispatch starts a new one only when none is idle,
+// that is when every existing worker holds a slot.
+func (c *Consumer) poolWorker(t task) {
+	for {
+		c.runTask(t)
+		c.idle.Add(1)
+		<-c.sem
+		select {
+		case t = <-c.tasks:
+		case <-c.quit:
+			return
+		}
+	}
+}
+
+// runTask runs one task; the caller releases its slot afterwards.
+func (c *Consumer) runTask(t task) {
+	defer func() {
+		if c.opt.Metrics != nil {
+			c.opt.Metrics.Inflight.WithLabelValues(c.opt.Group).Dec()
+		}
+		c.work.Done()
 	}()
-	return true
+	t.fn(t.ctx)
 }
 
 func (c *Consumer) handOver(readCtx, workCtx context.Context, d Delivery) bool {

@@ -3,6 +3,8 @@ package consumer_test
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -261,4 +263,35 @@ func TestNewStreamsAreReadWithinAFewProbes(t *testing.T) {
 			t.Logf("new stream read after %s", time.Since(start))
 		})
 	}
+}
+
+// poolWorkers counts the goroutines of consumers' worker pools.
+func poolWorkers() int {
+	buf := make([]byte, 1<<22)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "consumer.(*Consumer).poolWorker")
+}
+
+// TestWorkerPoolIsBoundedAndStops: dispatched work runs on pooled
+// goroutines, never more than Concurrency of them, and they are gone once
+// Run returns.
+func TestWorkerPoolIsBoundedAndStops(t *testing.T) {
+	f := newFixture(t)
+	key := streams.KeyFor(f.prefix, "tenants", "users", 1)
+	f.add(t, key, 300)
+	opt := f.options("c1")
+	opt.Concurrency = 4
+	col := &collector{rdb: f.rdb, got: map[string][]consumer.Delivery{}, hold: time.Millisecond}
+	before := poolWorkers() // other tests' consumers may still be winding down: not parallel
+	_, stop := run(t, f.rdb, opt, col)
+	peak := 0
+	require.Eventually(t, func() bool {
+		peak = max(peak, poolWorkers()-before)
+		return col.count(key) == 300
+	}, 20*time.Second, 2*time.Millisecond)
+	require.LessOrEqual(t, peak, opt.Concurrency, "pool larger than the concurrency bound")
+	require.Positive(t, peak, "work ran on pool workers")
+	stop()
+	require.Eventually(t, func() bool { return poolWorkers() <= before }, 5*time.Second, 10*time.Millisecond,
+		"pool workers left after Run returned")
 }
