@@ -130,6 +130,19 @@ func NewID() (uuid.UUID, error) {
 	return id, nil
 }
 
+// AppendID appends the canonical text form of id (as id.String() gives
+// it) without allocating, for encoders on hot paths.
+func AppendID(dst []byte, id uuid.UUID) []byte {
+	const hexDigits = "0123456789abcdef"
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[c>>4], hexDigits[c&0x0f])
+	}
+	return dst
+}
+
 // EffectivePartitionKey is the key that picks the event's stream partition:
 // PartitionKey, or the aggregate id when it is empty (DESIGN §2).
 func (e *Event) EffectivePartitionKey() string {

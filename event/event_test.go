@@ -377,3 +377,10 @@ func TestTypeGrammarMatchesTheTablesCheck(t *testing.T) {
 	gen(nil, 4)
 	require.Greater(t, count, 5000)
 }
+
+func TestAppendIDIsString(t *testing.T) {
+	for _, id := range []uuid.UUID{uuid.Nil, uuid.Max, uuid.New(), uuid.MustParse("01a21cb0-0000-7000-8000-00000000abcd")} {
+		require.Equal(t, id.String(), string(event.AppendID(nil, id)))
+		require.Equal(t, "x"+id.String(), string(event.AppendID([]byte("x"), id)))
+	}
+}

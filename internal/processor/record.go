@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/neo-events/neo-events/event"
 	"github.com/neo-events/neo-events/internal/store"
 )
 
@@ -70,15 +71,9 @@ func (w *recordWriter) uuid(k string, id uuid.UUID) {
 	if id == uuid.Nil {
 		return
 	}
-	const hex = "0123456789abcdef"
 	w.key(k)
 	w.b = append(w.b, '"')
-	for i, c := range id {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			w.b = append(w.b, '-')
-		}
-		w.b = append(w.b, hex[c>>4], hex[c&0x0f])
-	}
+	w.b = event.AppendID(w.b, id)
 	w.b = append(w.b, '"')
 }
 

@@ -132,7 +132,7 @@ func (w *OutboxWriter) Commit(ctx context.Context, conn *pgconn.PgConn, schema s
 	// Every literal is built from UUIDs and a validated schema name, so
 	// nothing here needs (or could break) quoting.
 	sql = append(sql, "INSERT INTO neo_events.outbox (batch_id, schema_name, event_ids) VALUES ('"...)
-	sql = appendUUID(sql, batchID)
+	sql = event.AppendID(sql, batchID)
 	sql = append(sql, "', '"...)
 	sql = append(sql, schema...)
 	sql = append(sql, "', "...)
@@ -155,19 +155,7 @@ func appendUUIDArray[T any](dst []byte, xs []T, id func(T) uuid.UUID) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendUUID(dst, id(x))
+		dst = event.AppendID(dst, id(x))
 	}
 	return append(dst, "}'::uuid[]"...)
-}
-
-// appendUUID appends the canonical text form of id without allocating.
-func appendUUID(dst []byte, id uuid.UUID) []byte {
-	const hexDigits = "0123456789abcdef"
-	for i, b := range id {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst = append(dst, '-')
-		}
-		dst = append(dst, hexDigits[b>>4], hexDigits[b&0x0f])
-	}
-	return dst
 }
