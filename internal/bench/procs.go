@@ -17,8 +17,6 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/neo-events/neo-events/internal/metrics"
 )
 
 // workerSet is what a run drives: in-process fleet members (fleetRun) or
@@ -169,17 +167,9 @@ func successCount(r io.Reader) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("parse metrics: %w", err)
 	}
-	mf, ok := mfs[metrics.Namespace+"_worker_events_total"]
-	if !ok {
-		return 0, nil
-	}
 	var n float64
-	for _, m := range mf.GetMetric() {
-		for _, lp := range m.GetLabel() {
-			if lp.GetName() == "outcome" && lp.GetValue() == metrics.OutcomeSuccess {
-				n += m.GetCounter().GetValue()
-			}
-		}
+	for _, mf := range mfs {
+		n += successes(mf)
 	}
 	return n, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
 	"github.com/neo-events/neo-events/handler"
@@ -99,19 +100,27 @@ func (f *fleetRun) processed() int64 {
 			continue
 		}
 		for _, mf := range mfs {
-			if mf.GetName() != metrics.Namespace+"_worker_events_total" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == "outcome" && lp.GetValue() == metrics.OutcomeSuccess {
-						n += m.GetCounter().GetValue()
-					}
-				}
-			}
+			n += successes(mf)
 		}
 	}
 	return int64(n)
+}
+
+// successes sums worker_events_total{outcome="success"} in mf (0 for any
+// other family): what the workers finished, in-process or scraped.
+func successes(mf *dto.MetricFamily) float64 {
+	if mf.GetName() != metrics.Namespace+"_worker_events_total" {
+		return 0
+	}
+	var n float64
+	for _, m := range mf.GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == "outcome" && lp.GetValue() == metrics.OutcomeSuccess {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
 
 // backlog is the bench group's lag plus pending over every stream.
