@@ -469,9 +469,12 @@ func (p *Processor) attempt(ctx context.Context, j *job, t *task, res *result) {
 
 // markCompleted records a completed attempt in the event's done-marker.
 func (p *Processor) markCompleted(ctx context.Context, j *job, t *task, res *result) {
-	x := p.execution(j, t, res)
+	// On the heap, not in this frame: store.Execution is large, and this
+	// runs deep in the event goroutine's stack (it grew for every event).
+	x := new(store.Execution)
+	p.fillExecution(x, j, t, res)
 	x.Status = store.ExecCompleted
-	record := appendRecord(make([]byte, 0, 512), &x)
+	record := appendRecord(make([]byte, 0, 512), x)
 	// Not awaited: the marker is queued before this event's
 	// acknowledgement, so it lands first; waiting for it would add a
 	// round trip to every event.
@@ -595,7 +598,7 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 func (p *Processor) addExecution(c *conclusion, j *job, t *task, r *result, status string) {
 	c.execs = append(c.execs, store.Execution{})
 	x := &c.execs[len(c.execs)-1]
-	*x = p.execution(j, t, r)
+	p.fillExecution(x, j, t, r)
 	x.Status = status
 }
 
@@ -692,7 +695,9 @@ func (p *Processor) finished(j *job, item *retryItem) {
 	}
 }
 
-func (p *Processor) execution(j *job, t *task, r *result) store.Execution {
+// fillExecution writes the attempt's execution row into x (in place: the
+// row is large, and returning it by value copied it through the frames).
+func (p *Processor) fillExecution(x *store.Execution, j *job, t *task, r *result) {
 	started, finished := r.Started, r.Finished
 	if started.IsZero() {
 		started = time.Now()
@@ -701,7 +706,7 @@ func (p *Processor) execution(j *job, t *task, r *result) store.Execution {
 		finished = started
 	}
 	d := int32(finished.Sub(started).Milliseconds())
-	x := store.Execution{
+	*x = store.Execution{
 		ID: r.execID, EventID: j.ev.ID, ActionID: t.action.ID,
 		QueuedAt: started, StartedAt: started, CompletedAt: finished, DurationMS: &d,
 		Attempt: t.attempt, IsRetry: t.attempt > 1, ParentExecutionID: t.parent,
@@ -714,7 +719,6 @@ func (p *Processor) execution(j *job, t *task, r *result) store.Execution {
 	if j.redrive != nil {
 		x.ExecutionContext = json.RawMessage(`{"redrive":true}`)
 	}
-	return x
 }
 
 func (p *Processor) statusUpdate(j *job, item *retryItem, final bool, now time.Time) store.StatusUpdate {
