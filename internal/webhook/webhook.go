@@ -49,6 +49,9 @@ const (
 	// maxRetryAfter bounds a parsed Retry-After before the retry policy
 	// applies its own cap, so absurd values cannot overflow a Duration.
 	maxRetryAfter = 24 * time.Hour
+	// maxIdlePerHost is how many idle keep-alive connections to one
+	// receiver the handler keeps for the next deliveries.
+	maxIdlePerHost = 64
 )
 
 // Options configures the handler. Every field has a default.
@@ -67,7 +70,14 @@ type Options struct {
 // New returns the webhook handler.
 func New(opts Options) handler.Handler {
 	if opts.Client == nil {
+		// A transport of its own: keep-alive connections to a receiver are
+		// reused by many concurrent deliveries (net/http's default keeps 2
+		// idle per host), and nothing else in the process that closes the
+		// default transport's idle connections breaks a delivery in flight.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = maxIdlePerHost
 		opts.Client = &http.Client{
+			Transport:     tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
