@@ -175,7 +175,7 @@ func CopyEventsSQL(schema string) (string, error) {
 // PostgreSQL's binary COPY format, the rows InsertEvents writes (same
 // columns, NULLs and defaults), encoded directly instead of value by value
 // through pgx's type map. The events must already be valid and belong to
-// schema, as for InsertValidatedEvents; metadata that cannot be encoded is
+// schema (the publisher validated them before queueing); metadata that cannot be encoded is
 // an error wrapping event.ErrInvalid. On error dst is returned unchanged.
 func AppendEventsCopy(dst []byte, schema string, evs []*event.Event) ([]byte, error) {
 	if err := event.ValidateSchema(schema); err != nil {
@@ -196,8 +196,9 @@ func AppendEventsCopy(dst []byte, schema string, evs []*event.Event) ([]byte, er
 	return append(w.buf, copyTrailer...), nil
 }
 
-// CopyValidatedEvents is InsertValidatedEvents on one connection with the
-// rows encoded by AppendEventsCopy: one binary COPY, in its own
+// CopyValidatedEvents is InsertEvents for events the caller has already
+// validated (event.Validate, e.Schema == schema), on one connection with
+// the rows encoded by AppendEventsCopy: one binary COPY, in its own
 // transaction unless conn is in one. buf is scratch space for the stream;
 // the grown buffer is returned for reuse.
 func CopyValidatedEvents(ctx context.Context, conn *pgconn.PgConn, schema string, evs []*event.Event, buf []byte) (int64, []byte, error) {

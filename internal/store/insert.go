@@ -28,21 +28,6 @@ func InsertEvents(ctx context.Context, db DB, schema string, evs []*event.Event)
 	return copyEvents(ctx, db, schema, evs)
 }
 
-// InsertValidatedEvents is InsertEvents for a caller that has already
-// checked every event with event.Validate and e.Schema == schema (the
-// publisher, which must refuse bad events before queueing them): checking
-// again cost a seventh of the publish path's CPU. The schema is still
-// checked, since it reaches SQL.
-func InsertValidatedEvents(ctx context.Context, db DB, schema string, evs []*event.Event) (int64, error) {
-	if _, err := eventsTable(schema); err != nil {
-		return 0, fmt.Errorf("insert events: %w", err)
-	}
-	if len(evs) == 0 {
-		return 0, nil
-	}
-	return copyEvents(ctx, db, schema, evs)
-}
-
 func copyEvents(ctx context.Context, db DB, schema string, evs []*event.Event) (int64, error) {
 	cs := columnsFor(schema)
 	now := event.Now()

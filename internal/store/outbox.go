@@ -103,7 +103,7 @@ type OutboxWriter struct {
 // Commit writes evs into `<schema>.events`, records them as outbox batch
 // batchID and deletes the outbox rows of the batches in streamed, in one
 // transaction. The events must be valid and belong to schema (see
-// InsertValidatedEvents). conn must be idle and outside a transaction. It
+// CopyValidatedEvents). conn must be idle and outside a transaction. It
 // returns the number of rows copied. On error nothing was committed, except
 // when the connection broke after the message was sent: then the outcome is
 // unknown, and if it did commit the outbox row lets the relay deliver it.
