@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/spf13/pflag"
 
@@ -16,7 +17,7 @@ func init() {
 			"platform-owned objects that already exist are left alone)",
 		Flags: func(fs *pflag.FlagSet) {
 			fs.Bool("tune", false, "also apply the optional throughput tuning: drop the events indexes that read "+
-				"status and set fillfactor 80, so status updates are HOT (see docs/PERFORMANCE.md; "+
+				"status and set fillfactor "+strconv.Itoa(store.TunedFillfactor)+", so status updates are HOT (see docs/PERFORMANCE.md; "+
 				"costs: no index for filtering events by status)")
 		},
 		Run: runMigrate,

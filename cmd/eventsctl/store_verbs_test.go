@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -107,7 +108,7 @@ func TestMigrateTune(t *testing.T) {
 	code, out, errOut := eventsctl(t, ctx, db, "migrate", "--tune")
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "dropped index admin.events_status_priority_idx")
-	require.Contains(t, out, "set fillfactor 80 on tenant_template.events")
+	require.Contains(t, out, fmt.Sprintf("set fillfactor %d on tenant_template.events", store.TunedFillfactor))
 	code, out, errOut = eventsctl(t, ctx, db, "migrate", "--tune")
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "up to date")

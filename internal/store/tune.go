@@ -11,8 +11,13 @@ import (
 )
 
 // TunedFillfactor leaves room on every heap page of `events` so that a
-// status update can write the new row version on the same page.
-const TunedFillfactor = 80
+// status update can write the new row version on the same page. A worker
+// updates the rows of a whole flush in one statement, and rows published
+// together share pages, so a page needs room for a new version of most of
+// its rows at once (each one larger: the processing columns and message id
+// get filled): with 80, 39 % of the e2e bench's updates were HOT; with 50,
+// 100 % (docs/PERFORMANCE.md, session 3).
+const TunedFillfactor = 50
 
 // Tune is the optional throughput tuning of `eventsctl migrate --tune`
 // (docs/PERFORMANCE.md, finding 3). A worker updates every event's status
@@ -26,7 +31,9 @@ const TunedFillfactor = 80
 //
 // What it costs: queries filtering events by status no longer have an index
 // (operators listing failed or pending events scan by created_at or type);
-// tables take about 20 % more disk. What it buys: status updates about 1.9×
+// a freshly written events heap is up to twice as large (after the status
+// updates, about 20 % larger than an untuned one, whose non-HOT updates
+// leave their old versions behind too). What it buys: status updates about 1.9×
 // faster in our measurement, and far less WAL. Tenants created afterwards
 // inherit it from tenant_template (CreateTenant copies the fillfactor).
 // Tune is idempotent and returns what it changed.

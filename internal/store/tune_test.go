@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -45,23 +46,30 @@ func hotUpdates(t *testing.T, ctx context.Context, pool *pgxpool.Pool, schema st
 	}
 	_, err := store.InsertEvents(ctx, pool, schema, evs)
 	require.NoError(t, err)
+	// As a worker writes them: one statement per flush covering rows
+	// that were inserted together (so share heap pages), each row growing
+	// by the processing columns and the stream message id. One
+	// transaction, because pg_stat_get_xact_* also counts earlier
+	// transactions whose statistics are not flushed yet.
+	const flush = 100
 	var hot int64
-	for start := 0; start < n; start += 20 {
-		var ups []store.StatusUpdate
-		for _, e := range evs[start:min(start+20, n)] {
-			ups = append(ups, store.StatusUpdate{ID: e.ID, Status: event.StatusCompleted, ProcessingCompletedAt: event.Now()})
-		}
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for start := 0; start < n; start += flush {
+			var ups []store.StatusUpdate
+			for _, e := range evs[start:min(start+flush, n)] {
+				started := event.Now()
+				ms := int32(3)
+				ups = append(ups, store.StatusUpdate{ID: e.ID, Status: event.StatusCompleted,
+					ProcessingStartedAt: started, ProcessingCompletedAt: started.Add(3 * time.Millisecond),
+					ProcessingDurationMS: &ms, MessageID: "1764245000000-0"})
+			}
 			if err := store.UpdateStatuses(ctx, tx, schema, ups); err != nil {
 				return err
 			}
-			var h int64
-			err := tx.QueryRow(ctx, `SELECT pg_stat_get_xact_tuples_hot_updated(($1 || '.events')::regclass)`, schema).Scan(&h)
-			hot += h
-			return err
-		})
-		require.NoError(t, err)
-	}
+		}
+		return tx.QueryRow(ctx, `SELECT pg_stat_get_xact_tuples_hot_updated(($1 || '.events')::regclass)`, schema).Scan(&hot)
+	})
+	require.NoError(t, err)
 	return hot
 }
 
@@ -82,10 +90,13 @@ func TestTuneMakesStatusUpdatesHOT(t *testing.T) {
 	after := newTenant(t, ctx, pool)
 	for _, s := range []string{event.AdminSchema, event.TemplateSchema, before, after} {
 		require.Empty(t, statusIndexes(t, ctx, pool, s), s)
-		require.Equal(t, "fillfactor=80", reloptions(t, ctx, pool, s), s)
+		require.Equal(t, fmt.Sprintf("fillfactor=%d", store.TunedFillfactor), reloptions(t, ctx, pool, s), s)
 	}
+	// With fillfactor 80 only about a quarter of such updates found room
+	// on their page (48 of 200 here, 39 % in the e2e bench); the bench's
+	// larger rows get 100 % with fillfactor 50, these small ones over 80 %.
 	hot := hotUpdates(t, ctx, pool, after, 200)
-	require.Greater(t, hot, int64(100), "most status updates are HOT after tuning (%d of 200)", hot)
+	require.GreaterOrEqual(t, hot, int64(160), "status updates of a flush find room on their own page after tuning (%d of 200 HOT)", hot)
 }
 
 func TestTuneFindsThePlatformsOwnIndexNames(t *testing.T) {
