@@ -208,9 +208,9 @@ func decode(get lookupFunc) (*Event, error) {
 		e.Data = json.RawMessage(data)
 	}
 	if meta, ok := d.opt(FieldEventMetadata); ok && d.err == nil {
-		if err := e.Metadata.UnmarshalJSON([]byte(meta)); err != nil {
-			d.fail(FieldEventMetadata, "must be a JSON object")
-		} else if !isJSONObject([]byte(meta)) {
+		// UnmarshalJSON accepts only valid JSON that is an object or null,
+		// so an object is whatever it accepted that starts with '{'.
+		if err := e.Metadata.UnmarshalJSON([]byte(meta)); err != nil || !startsObject(meta) {
 			d.fail(FieldEventMetadata, "must be a JSON object")
 		}
 	}

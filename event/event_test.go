@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -256,6 +257,14 @@ func TestValidate(t *testing.T) {
 		{"aggregate type 100 multibyte chars", func(e *event.Event) { e.AggregateType = strings.Repeat("é", 100) }, ""},
 		{"aggregate type 101 chars", func(e *event.Event) { e.AggregateType = strings.Repeat("x", 101) }, "aggregate_type"},
 		{"aggregate type with NUL", func(e *event.Event) { e.AggregateType = "us\x00er" }, "aggregate_type"},
+		{"aggregate type 101 multibyte chars", func(e *event.Event) { e.AggregateType = strings.Repeat("é", 101) }, "aggregate_type"},
+		{"aggregate type 100 4-byte chars", func(e *event.Event) { e.AggregateType = strings.Repeat("😀", 100) }, ""},
+		{"aggregate type 60 chars, 101 bytes", func(e *event.Event) { e.AggregateType = strings.Repeat("é", 41) + strings.Repeat("x", 19) }, ""},
+		{"aggregate type control and DEL", func(e *event.Event) { e.AggregateType = "a\x01\x1f\x7f" }, ""},
+		{"aggregate type overlong NUL", func(e *event.Event) { e.AggregateType = "a\xc0\x80" }, "aggregate_type"},
+		{"aggregate type surrogate in UTF-8", func(e *event.Event) { e.AggregateType = "a\xed\xa0\x80" }, "aggregate_type"},
+		{"aggregate type NUL after non-ASCII", func(e *event.Event) { e.AggregateType = "é\x00" }, "aggregate_type"},
+		{"partition key NUL at the end", func(e *event.Event) { e.PartitionKey = "pk\x00" }, "partition_key"},
 		{"aggregate type invalid UTF-8", func(e *event.Event) { e.AggregateType = "us\xffer" }, "aggregate_type"},
 		{"bad type", func(e *event.Event) { e.EventType = "users.created.now" }, "event_type"},
 		{"empty schema", func(e *event.Event) { e.Schema = "" }, "schema"},
@@ -268,6 +277,14 @@ func TestValidate(t *testing.T) {
 		{"data with \\u0000", func(e *event.Event) { e.Data = json.RawMessage(`{"a":"x\u0000"}`) }, "event_data"},
 		{"data with escaped backslash then u0000", func(e *event.Event) { e.Data = json.RawMessage(`{"a":"x\\u0000"}`) }, ""},
 		{"data with invalid UTF-8", func(e *event.Event) { e.Data = json.RawMessage("{\"a\":\"\xff\"}") }, "event_data"},
+		{"data with \\u0000 in a key", func(e *event.Event) { e.Data = json.RawMessage(`{"\u0000":1}`) }, "event_data"},
+		{"data with a surrogate in UTF-8", func(e *event.Event) { e.Data = json.RawMessage("{\"a\":\"1234567\xed\xa0\x80\"}") }, "event_data"},
+		{"data with an overlong rune", func(e *event.Event) { e.Data = json.RawMessage("{\"a\":\"\xe0\x80\xaf\"}") }, "event_data"},
+		{"data with runes across words", func(e *event.Event) { e.Data = json.RawMessage(`{"a":"1234567é€😀"}`) }, ""},
+		{"error details with \\u0000", func(e *event.Event) { e.ErrorDetails = json.RawMessage(`{"a":["\u0000"]}`) }, "error_details"},
+		{"metadata extra with \\u0000", func(e *event.Event) { e.Metadata.Extra = map[string]json.RawMessage{"k": json.RawMessage(`"\u0000"`)} }, "event_metadata"},
+		{"metadata extra with escaped backslash u0000", func(e *event.Event) { e.Metadata.Extra = map[string]json.RawMessage{"k": json.RawMessage(`"\\u0000"`)} }, ""},
+		{"metadata extra invalid UTF-8", func(e *event.Event) { e.Metadata.Extra = map[string]json.RawMessage{"k": json.RawMessage("\"\xff\"")} }, "event_metadata"},
 		{"error details array", func(e *event.Event) { e.ErrorDetails = json.RawMessage(`[]`) }, "error_details"},
 		{"error details object", func(e *event.Event) { e.ErrorDetails = json.RawMessage(`{"code":1}`) }, ""},
 		{"metadata bad extra", func(e *event.Event) { e.Metadata.Extra = map[string]json.RawMessage{"k": json.RawMessage(`{`)} }, "event_metadata"},
@@ -384,3 +401,39 @@ func TestAppendIDIsString(t *testing.T) {
 		require.Equal(t, "x"+id.String(), string(event.AppendID([]byte("x"), id)))
 	}
 }
+
+// TestStorableText: the ASCII fast path and the full check agree with
+// utf8.ValidString && no NUL.
+func TestStorableText(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in string
+		want     bool
+	}{
+		{"empty", "", true},
+		{"ASCII", "user", true},
+		{"control and DEL", "\x01\t\x1f\x7f", true},
+		{"NUL", "a\x00b", false},
+		{"NUL first", "\x00", false},
+		{"multi-byte", "é€😀", true},
+		{"NUL after multi-byte", "é\x00", false},
+		{"lone continuation byte", "a\x80", false},
+		{"0xff", "\xff", false},
+		{"overlong NUL", "\xc0\x80", false},
+		{"overlong 3-byte", "\xe0\x80\xaf", false},
+		{"surrogate in UTF-8", "\xed\xa0\x80", false},
+		{"above U+10FFFF", "\xf4\x90\x80\x80", false},
+		{"truncated rune", "ab\xe2\x82", false},
+		{"U+FFFD", "\uFFFD", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, refStorableText(tt.in), "reference")
+			require.Equal(t, tt.want, event.StorableText(tt.in), "StorableText")
+			require.Equal(t, tt.want && utf8.RuneCountInString(tt.in) == len(tt.in), event.PlainASCII(tt.in), "plainASCII")
+		})
+	}
+}
+
+func refStorableText(s string) bool { return utf8.ValidString(s) && !strings.Contains(s, "\x00") }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -55,6 +56,10 @@ func fuzzSeeds(f *testing.F) {
 	f.Add(with("max_retries", "-1", "event_version", "+7", "priority", "HIGH"))
 	f.Add(with("schema", "admin", "tenant_id", "0190A6F2-1111-7ABC-8DEF-000000000009"))
 	f.Add(with("aggregate_type", "\xff\xfe", "partition_key", "é"))
+	f.Add(with("event_data", `{"a":"1234567é€😀","\\u0000":"\\\u0000"}`, "aggregate_type", "1234567é"))
+	f.Add(with("event_data", "{\"a\":\"1234567\xed\xa0\x80\"}", "source_service", "\xc0\x80"))
+	f.Add(with("event_metadata", `{"k":"\\u0000","user_agent":"é€😀\u0000"}`, "partition_key", "pk\x00"))
+	f.Add(with("event_metadata", "{\"k\":\"\xe0\x80\xaf\",\"\xff\":1}", "error_message", "\x7f"))
 	f.Add("")
 	f.Add("=\n==\nid")
 }
@@ -74,6 +79,7 @@ func FuzzDecodeEntry(f *testing.F) {
 		if err := e.Validate(); err != nil {
 			t.Fatalf("decoded event does not validate: %v", err)
 		}
+		checkStorableEvent(t, e)
 		entry, err := e.Entry()
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
@@ -110,4 +116,56 @@ func checkDecodeError(t *testing.T, e *event.Event, err error) {
 	if !slices.Contains(event.EntryFields, fe.Field) {
 		t.Fatalf("error names %q, not an entry field: %v", fe.Field, err)
 	}
+}
+
+// checkStorableEvent checks, with the standard library only, what Validate
+// promises PostgreSQL: JSON objects it can store as jsonb and text columns
+// of valid UTF-8 without NUL, within their limits in characters.
+func checkStorableEvent(t *testing.T, e *event.Event) {
+	t.Helper()
+	if !refStorableJSONObject(e.Data) {
+		t.Fatalf("event_data %q accepted", e.Data)
+	}
+	if e.ErrorDetails != nil && !refStorableJSONObject(e.ErrorDetails) {
+		t.Fatalf("error_details %q accepted", e.ErrorDetails)
+	}
+	meta, err := e.Metadata.MarshalJSON()
+	if err != nil || !refStorableJSONObject(meta) {
+		t.Fatalf("event_metadata %q accepted (%v)", meta, err)
+	}
+	for _, f := range []struct {
+		v   string
+		max int
+	}{
+		{e.AggregateType, event.MaxAggregateTypeLen}, {e.SourceService, event.MaxSourceServiceLen},
+		{e.SourceVersion, event.MaxSourceVersionLen}, {e.QueueName, event.MaxQueueNameLen},
+		{e.MessageID, event.MaxMessageIDLen}, {e.PartitionKey, event.MaxPartitionKeyLen},
+		{e.ErrorMessage, 1 << 62},
+	} {
+		if !refStorableText(f.v) || utf8.RuneCountInString(f.v) > f.max {
+			t.Fatalf("text %q accepted", f.v)
+		}
+	}
+}
+
+// FuzzValidateText: a text column is accepted exactly when it is valid
+// UTF-8 without NUL and, for a varchar(n), at most n characters long.
+func FuzzValidateText(f *testing.F) {
+	for _, s := range []string{"user", "é", "😀", "\x00", "é\x00", "\xc0\x80", "\xed\xa0\x80", "\xff",
+		strings.Repeat("x", 100), strings.Repeat("x", 101), strings.Repeat("é", 100), strings.Repeat("é", 101)} {
+		f.Add(s)
+	}
+	base := populatedEvent()
+	f.Fuzz(func(t *testing.T, s string) {
+		e := *base
+		e.AggregateType, e.ErrorMessage = "user", s
+		if got, want := e.Validate() == nil, refStorableText(s); got != want {
+			t.Fatalf("error_message %q: valid = %v, want %v", s, got, want)
+		}
+		e.AggregateType, e.ErrorMessage = s, ""
+		want := s != "" && refStorableText(s) && utf8.RuneCountInString(s) <= event.MaxAggregateTypeLen
+		if got := e.Validate() == nil; got != want {
+			t.Fatalf("aggregate_type %q: valid = %v, want %v", s, got, want)
+		}
+	})
 }

@@ -2,10 +2,13 @@ package event
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -282,10 +285,27 @@ const maxJSONDepth = 10000
 // validJSON reports whether b is exactly one JSON value (surrounded by
 // optional whitespace). It accepts and refuses what encoding/json.Valid
 // does, including its nesting limit and its leniency about invalid UTF-8
-// inside strings (StorableJSON checks that), but allocates nothing and
+// inside strings (storableJSON checks that), but allocates nothing and
 // runs several times faster: every event is validated when published and
 // again when a worker decodes it. FuzzValidJSON compares the two.
-func validJSON(b []byte) bool {
+func validJSON(b []byte) bool { return scanJSON(b, false) }
+
+// storableJSON reports whether b is one JSON value, as validJSON judges it,
+// that PostgreSQL can store as jsonb: valid UTF-8 and no \u0000 escape. It
+// is validJSON && utf8.Valid && StorableJSON in one pass: outside strings
+// only ASCII is legal JSON, so UTF-8 needs checking only inside strings, and
+// the \u escapes are seen there anyway. FuzzStorableJSON compares it with
+// that reference.
+func storableJSON(b []byte) bool { return scanJSON(b, true) }
+
+// storableJSONObject is storableJSON for a JSON object only.
+func storableJSONObject(b []byte) bool {
+	i := skipSpace(b, 0)
+	return i < len(b) && b[i] == '{' && scanJSON(b, true)
+}
+
+// scanJSON is validJSON, and with storable also storableJSON.
+func scanJSON(b []byte, storable bool) bool {
 	// kinds is a bit per open container: 1 for an object, 0 for an array.
 	// Two words cover 128 levels on the stack (a large array here made
 	// every worker goroutine's stack grow); deeper input gets the rest.
@@ -320,13 +340,13 @@ func validJSON(b []byte) bool {
 				break
 			}
 			if obj {
-				if i = scanKey(b, i); i < 0 {
+				if i = scanKey(b, i, storable); i < 0 {
 					return false
 				}
 			}
 			continue
 		case '"':
-			i = scanString(b, i)
+			i = scanString(b, i, storable)
 		case 't':
 			i = scanLiteral(b, i, "true")
 		case 'f':
@@ -352,7 +372,7 @@ func validJSON(b []byte) bool {
 			if b[i] == ',' {
 				i = skipSpace(b, i+1)
 				if obj {
-					if i = scanKey(b, i); i < 0 {
+					if i = scanKey(b, i, storable); i < 0 {
 						return false
 					}
 				}
@@ -377,11 +397,11 @@ func skipSpace(b []byte, i int) int {
 
 // scanKey reads `"key" :` and the whitespace after it, returning where the
 // value starts, or -1.
-func scanKey(b []byte, i int) int {
+func scanKey(b []byte, i int, storable bool) int {
 	if i >= len(b) || b[i] != '"' {
 		return -1
 	}
-	if i = scanString(b, i); i < 0 {
+	if i = scanString(b, i, storable); i < 0 {
 		return -1
 	}
 	i = skipSpace(b, i)
@@ -392,9 +412,24 @@ func scanKey(b []byte, i int) int {
 }
 
 // scanString reads the string starting at b[i] == '"' and returns the
-// index after its closing quote, or -1.
-func scanString(b []byte, i int) int {
-	for i++; i < len(b); {
+// index after its closing quote, or -1. With storable it also refuses
+// invalid UTF-8 and the \u0000 escape (what jsonb cannot hold).
+//
+// Plain ASCII is skipped 8 bytes at a time (specialByte finds the first
+// byte that needs a look); that byte, and the tail shorter than a word, go
+// through the exact byte loop.
+func scanString(b []byte, i int, storable bool) int {
+	for i++; ; {
+		for i+8 <= len(b) {
+			if m := specialByte(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			return -1
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1
@@ -409,17 +444,38 @@ func scanString(b []byte, i int) int {
 				if i+5 >= len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
 					return -1
 				}
+				if storable && string(b[i+2:i+6]) == "0000" {
+					return -1
+				}
 				i += 6
 			default:
 				return -1
 			}
 		case c < 0x20:
 			return -1
+		case c >= utf8.RuneSelf && storable:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return -1
+			}
+			i += size
 		default:
 			i++
 		}
 	}
-	return -1
+}
+
+// specialByte returns, for the 8 bytes of w (the first in the low byte), a
+// mask whose lowest set bit is the high bit of the first byte that is '"',
+// '\\', a control character (< 0x20) or not ASCII (>= 0x80); 0 if none is.
+// Each term is the usual "byte is zero / less than n" SWAR test; a borrow
+// can only flag bytes above a byte that is really special, so the lowest
+// flag is exact (bits above it may not be, and are not used).
+func specialByte(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := w ^ (ones * '"')
+	bs := w ^ (ones * '\\')
+	return ((q - ones) | (bs - ones) | (w - ones*0x20) | w) & highs
 }
 
 // scanNumber reads the number starting at b[i] and returns the index after

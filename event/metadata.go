@@ -175,7 +175,7 @@ func (m Metadata) validate() error {
 		if !StorableText(k) {
 			return fmt.Errorf("key %q must be UTF-8 without NUL bytes", truncate(k))
 		}
-		if !json.Valid(v) || !StorableJSON(v) {
+		if !storableJSON(v) {
 			return fmt.Errorf("%q is not JSON PostgreSQL can store (UTF-8, no \\u0000)", truncate(k))
 		}
 	}
