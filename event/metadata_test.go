@@ -1,8 +1,10 @@
 package event_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -168,4 +170,95 @@ func TestMetadataSet(t *testing.T) {
 	if diff := cmp.Diff(m, back); diff != "" {
 		t.Fatalf("round trip (-want +got):\n%s", diff)
 	}
+}
+
+// refUnmarshalMetadata is Metadata.UnmarshalJSON as it was written on top of
+// encoding/json, the reference the hand-written decoder must equal.
+func refUnmarshalMetadata(b []byte) (event.Metadata, error) {
+	var m event.Metadata
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		return m, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return m, fmt.Errorf("%w: event_metadata must be a JSON object: %v", event.ErrInvalid, err)
+	}
+	for k, v := range raw {
+		var p *string
+		switch k {
+		case event.MetaIPAddress:
+			p = &m.IPAddress
+		case event.MetaUserAgent:
+			p = &m.UserAgent
+		case event.MetaRequestID:
+			p = &m.RequestID
+		case event.MetaTraceParent:
+			p = &m.TraceParent
+		case event.MetaTraceState:
+			p = &m.TraceState
+		}
+		if p != nil {
+			var s string
+			if json.Unmarshal(v, &s) == nil && s != "" {
+				*p = s
+				continue
+			}
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, v); err != nil {
+			return m, fmt.Errorf("%w: event_metadata %q: %v", event.ErrInvalid, k, err)
+		}
+		if m.Extra == nil {
+			m.Extra = make(map[string]json.RawMessage)
+		}
+		m.Extra[k] = compact.Bytes()
+	}
+	return m, nil
+}
+
+// metadataCases are where a hand-written decoder could part from
+// encoding/json: duplicates, escaped keys, invalid UTF-8, whitespace.
+var metadataCases = []string{
+	`{}`, ` { } `, `null`, " null\n", `[]`, `""`, `1`, `{`, `{"a":}`, `{"a":1}x`, `{"a":1,}`,
+	`{"ip_address":"1.2.3.4","user_agent":"ua","request_id":"r","traceparent":"t","tracestate":"s"}`,
+	`{"ip_address":"a","ip_address":1}`, `{"ip_address":1,"ip_address":"a"}`, `{"ip_address":"a","ip_address":""}`,
+	`{"ip_address":1,"ip_address":"a","k":2}`, `{"k":1,"k":[2]}`, `{"ip\u005faddress":"x"}`, `{"\u006b":1,"k":2}`,
+	`{"user_agent":"a\"b\u00e9\/"}`, `{"user_agent":"\ud800"}`, `{"user_agent":"\ud83d\ude00x"}`,
+	"{\"user_agent\":\"\xff\"}", "{\"\xff\":1,\"\xef\xbf\xbd\":2}", "{\"k\xed\xa0\x80\":\"\xc0\xaf\"}",
+	`{"user_agent":null,"request_id":true,"traceparent":{"a":"b"},"tracestate":[1]}`,
+	" {\t\"k\" :\r[ 1 ,\n{ \"a b\" : \" x , ] } \" } ] , \"n\":-1.5e3 , \"t\" : true }\n",
+	`{"k":"\u0000","\u0000":1}`, `{"k":{"a":{"b":[[],{}]}},"s":"}]"}`, `{"":""}`, `{"request_id":""}`,
+}
+
+func TestMetadataDecoderMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, in := range metadataCases {
+		checkMetadataDecoder(t, []byte(in))
+	}
+}
+
+func checkMetadataDecoder(t *testing.T, in []byte) {
+	t.Helper()
+	var got event.Metadata
+	gotErr := got.UnmarshalJSON(in)
+	want, wantErr := refUnmarshalMetadata(in)
+	if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
+		t.Fatalf("UnmarshalJSON(%q): error %v, reference %v", in, gotErr, wantErr)
+	}
+	if gotErr != nil {
+		require.ErrorIs(t, gotErr, event.ErrInvalid)
+		return
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("UnmarshalJSON(%q) (-reference +got):\n%s", in, diff)
+	}
+}
+
+// FuzzMetadataUnmarshal: the hand-written decoder gives what
+// encoding/json gives, value and error alike.
+func FuzzMetadataUnmarshal(f *testing.F) {
+	for _, in := range slices.Concat(metadataCases, jsonCases) {
+		f.Add([]byte(in))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) { checkMetadataDecoder(t, in) })
 }
