@@ -468,9 +468,11 @@ func scanString(b []byte, i int, storable bool) int {
 // specialByte returns, for the 8 bytes of w (the first in the low byte), a
 // mask whose lowest set bit is the high bit of the first byte that is '"',
 // '\\', a control character (< 0x20) or not ASCII (>= 0x80); 0 if none is.
-// Each term is the usual "byte is zero / less than n" SWAR test; a borrow
-// can only flag bytes above a byte that is really special, so the lowest
-// flag is exact (bits above it may not be, and are not used).
+// A byte's high bit is set in (q - ones) or (bs - ones) when that byte of
+// w is '"' or '\\' (the XOR made it 0), in (w - 0x20*ones) when it is
+// below 0x20, and in w when it is >= 0x80. Otherwise only a borrow sets
+// it, and a borrow comes only from a lower byte that is itself flagged, so
+// the lowest flag is exact (flags above it may not be, and are not used).
 func specialByte(w uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q := w ^ (ones * '"')
