@@ -42,6 +42,7 @@ type Worker struct {
 	ActionCircuitOpen     *prometheus.GaugeVec     // {group,action}
 	StatusWritesTotal     *prometheus.CounterVec   // {group,outcome}
 	StatusQueueLength     *prometheus.GaugeVec     // {group}
+	StatusFlushDuration   *prometheus.HistogramVec // {group}: one status write transaction
 }
 
 // latencyBuckets span 1 ms to about 65 s.
@@ -95,6 +96,11 @@ func NewWorker(reg prometheus.Registerer) *Worker {
 			"Status write batches to PostgreSQL, by outcome (success, error).", "group", "outcome"),
 		StatusQueueLength: gauge("worker_status_queue_length",
 			"Status writes waiting for the background writer.", "group"),
+		StatusFlushDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "worker_status_flush_duration_seconds",
+			Help:    "Time one status write transaction took (events, executions); each event's slot waits for it.",
+			Buckets: latencyBuckets,
+		}, []string{"group"}),
 	}
 }
 

@@ -21,8 +21,9 @@ import (
 func (w *Writer) flush(reqs []*request) {
 	bo := w.newBackoff()
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		plans, err := w.commitOnce(reqs)
-		w.count(err)
+		w.count(err, time.Since(start))
 		if err == nil {
 			w.stats.add(plans)
 			w.finish(reqs, nil)
@@ -82,10 +83,11 @@ func (w *Writer) sleep(d time.Duration) bool {
 	}
 }
 
-func (w *Writer) count(err error) {
+func (w *Writer) count(err error, took time.Duration) {
 	if w.opt.Metrics == nil {
 		return
 	}
+	w.opt.Metrics.StatusFlushDuration.WithLabelValues(w.opt.Group).Observe(took.Seconds())
 	outcome := metrics.OutcomeSuccess
 	if err != nil {
 		outcome = metrics.OutcomeError

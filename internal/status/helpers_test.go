@@ -120,6 +120,16 @@ func flushes(m *metrics.Worker, outcome string) int {
 	return int(d.GetCounter().GetValue())
 }
 
+// flushTimings is how many flushes worker_status_flush_duration_seconds observed.
+func flushTimings(m *metrics.Worker) int {
+	var d dto.Metric
+	h := m.StatusFlushDuration.WithLabelValues("g").(prometheus.Histogram)
+	if err := h.Write(&d); err != nil {
+		panic(err)
+	}
+	return int(d.GetHistogram().GetSampleCount())
+}
+
 func queueLength(m *metrics.Worker) int {
 	var d dto.Metric
 	if err := m.StatusQueueLength.WithLabelValues("g").Write(&d); err != nil {

@@ -109,7 +109,8 @@ type Options struct {
 	MaxWait time.Duration
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
-	// Metrics receives StatusWritesTotal and StatusQueueLength; nil means none.
+	// Metrics receives StatusWritesTotal, StatusQueueLength and
+	// StatusFlushDuration; nil means none.
 	Metrics *metrics.Worker
 	// Group is the metrics' group label.
 	Group string

@@ -54,6 +54,7 @@ func TestConcurrentWritersAreGroupCommitted(t *testing.T) {
 	n := flushes(m, metrics.OutcomeSuccess)
 	require.Less(t, n, total/2, "writes must share flushes")
 	require.Zero(t, flushes(m, metrics.OutcomeError))
+	require.Equal(t, n, flushTimings(m), "every flush is timed")
 	require.Zero(t, queueLength(m))
 	t.Logf("%d writes in %d flushes", total, n)
 }
@@ -212,6 +213,8 @@ func TestRejectedWriteFailsAloneOthersLand(t *testing.T) {
 	require.Equal(t, n-len(bad), e.count(t, "SELECT count(*) FROM S.action_executions"))
 	require.Zero(t, e.count(t, "SELECT count(*) FROM S.events WHERE id = $1", evs[5].ID), "the invalid event was not inserted")
 	require.Positive(t, flushes(m, metrics.OutcomeError))
+	require.Equal(t, flushes(m, metrics.OutcomeSuccess)+flushes(m, metrics.OutcomeError), flushTimings(m),
+		"failed flushes are timed too")
 	require.Zero(t, queueLength(m))
 }
 
