@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
@@ -123,10 +124,23 @@ func (w *Writer) commitOnce(reqs []*request) ([]*plan, error) {
 	return w.commit(ctx, reqs)
 }
 
+// stepwiseFor is how long flushes go step by step after one found events
+// whose row is missing.
+const stepwiseFor = 10 * time.Second
+
 // commit writes the batch in one transaction and returns its plans, which
-// hold the statistics to add afterwards.
+// hold the statistics to add afterwards: pipelined when no row is missing,
+// step by step otherwise (package comment).
 func (w *Writer) commit(ctx context.Context, reqs []*request) ([]*plan, error) {
 	plans := buildPlans(reqs)
+	if time.Now().UnixNano() >= w.stepwiseUntil.Load() {
+		missing, err := w.commitPipelined(ctx, plans)
+		if !missing {
+			return plans, err
+		}
+		w.stepwiseUntil.Store(time.Now().Add(stepwiseFor).UnixNano())
+		plans = buildPlans(reqs) // fresh statistics for the second attempt
+	}
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		for _, p := range plans {
 			if err := p.apply(ctx, tx); err != nil {
@@ -136,6 +150,46 @@ func (w *Writer) commit(ctx context.Context, reqs []*request) ([]*plan, error) {
 		return nil
 	})
 	return plans, err
+}
+
+// commitPipelined sends BEGIN and every plan's statements in one round
+// trip, and COMMIT in a second one. It rolls back and reports missing when
+// some event has no row yet: those need the stepwise path, which inserts
+// them before anything refers to them.
+func (w *Writer) commitPipelined(ctx context.Context, plans []*plan) (missing bool, err error) {
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return false, fmt.Errorf("acquire connection: %w", err)
+	}
+	// A connection left inside a transaction (a failed ROLLBACK) is
+	// destroyed by Release rather than reused.
+	defer conn.Release()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	found := make([][]uuid.UUID, len(plans))
+	for i, p := range plans {
+		if err := p.queue(b, &found[i]); err != nil {
+			return false, err
+		}
+	}
+	err = conn.SendBatch(ctx, b).Close()
+	for _, f := range found {
+		missing = missing || len(f) > 0
+	}
+	if err != nil || missing {
+		// The transaction is open or aborted either way; an error here
+		// means the connection is gone, which Release handles.
+		_, _ = conn.Exec(ctx, "ROLLBACK")
+		if missing {
+			return true, nil
+		}
+		return false, fmt.Errorf("pipelined status flush: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+		return false, fmt.Errorf("commit status flush: %w", err)
+	}
+	w.pipelined.Add(1)
+	return false, nil
 }
 
 func countUpdates(reqs []*request) int {

@@ -160,20 +160,48 @@ func (p *plan) insertMissing(ctx context.Context, tx pgx.Tx, missing []uuid.UUID
 func (p *plan) updateStatuses(ctx context.Context, tx pgx.Tx, skip map[uuid.UUID]bool) error {
 	var round []store.StatusUpdate
 	for k := 0; ; k++ {
-		round = round[:0]
-		for _, id := range p.ids {
-			st := p.events[id]
-			if !skip[id] && k < len(st.steps) {
-				round = append(round, st.steps[k])
-			}
-		}
-		if len(round) == 0 {
+		if round = p.round(round[:0], k, skip); len(round) == 0 {
 			return nil
 		}
 		if err := store.UpdateStatuses(ctx, tx, p.schema, round); err != nil {
 			return err
 		}
 	}
+}
+
+// round appends the k-th status change of every event not in skip.
+func (p *plan) round(dst []store.StatusUpdate, k int, skip map[uuid.UUID]bool) []store.StatusUpdate {
+	for _, id := range p.ids {
+		st := p.events[id]
+		if !skip[id] && k < len(st.steps) {
+			dst = append(dst, st.steps[k])
+		}
+	}
+	return dst
+}
+
+// queue puts the plan's statements on b for the pipelined path: the
+// missing-rows query (its result lands in *missing), every status round,
+// the executions (their statistics land in p.counted). It assumes no row is
+// missing; the caller rolls back if *missing is not empty.
+func (p *plan) queue(b *pgx.Batch, missing *[]uuid.UUID) error {
+	if err := store.QueueMissingEvents(b, p.schema, p.ids, missing); err != nil {
+		return err
+	}
+	var round []store.StatusUpdate
+	for k := 0; ; k++ {
+		if round = p.round(round[:0], k, nil); len(round) == 0 {
+			break
+		}
+		// The statement's arguments are built now, so round can be reused.
+		if err := store.QueueUpdateStatuses(b, p.schema, round); err != nil {
+			return err
+		}
+	}
+	if len(p.executions) == 0 {
+		return nil
+	}
+	return store.QueueInsertExecutionsCounted(b, p.schema, p.executions, &p.counted)
 }
 
 // final returns a copy of the event as its row should be after this

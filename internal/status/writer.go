@@ -19,6 +19,15 @@
 //     and returns the statistics of the attempts it inserted, so a
 //     redelivered attempt is never counted twice.
 //
+// Usually no row is missing, and the flush takes two round trips: BEGIN and
+// the statements of steps 1–3 are sent in one pipeline (pgx.Batch), then
+// COMMIT once step 1 found nothing missing. If it found missing rows, that
+// transaction is rolled back and the flush is written step by step as above
+// (and so are the flushes of the next stepwiseFor, since such producers
+// tend to keep publishing that way). Each round trip is a wake-up of the
+// PostgreSQL backend and of this process; on a busy machine each costs
+// milliseconds, and every event of the flush waits for all of them.
+//
 // The statistics (and Update.Stats) are summed in memory and added to the
 // `actions` rows every Options.StatsInterval by store.AddActionStats, outside
 // the status transactions: in them, the lock on each action's row would make
@@ -46,6 +55,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -166,6 +176,12 @@ type Writer struct {
 
 	stats     statsBuffer
 	statsDone chan struct{} // closed after the last statistics write
+
+	// stepwiseUntil (unix nanoseconds) is until when flushes skip the
+	// pipelined path: its last attempt found events whose row is missing.
+	stepwiseUntil atomic.Int64
+	// pipelined counts flushes committed on the pipelined path (tests).
+	pipelined atomic.Int64
 }
 
 // request is one Write call; its updates succeed or fail together.

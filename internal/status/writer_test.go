@@ -88,6 +88,41 @@ func TestMissingRowIsInsertedFromTheEntry(t *testing.T) {
 	require.False(t, ev.Status == event.StatusFailed, "the caller's event is not modified")
 }
 
+// TestPipelinedFlushFallsBackForMissingRows: flushes whose rows exist are
+// pipelined; one naming a missing row is rolled back and written step by
+// step (inserting the row), with nothing counted twice; flushes stay
+// stepwise for a while, then try the pipeline again.
+func TestPipelinedFlushFallsBackForMissingRows(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w, _ := newWriter(t, e.pool, status.Options{MaxWait: -1})
+	a, b := e.newEvent(t, true), e.newEvent(t, true)
+	require.NoError(t, w.Write(e.ctx, done(t, e.schema, a, e.action), done(t, e.schema, b, e.action)))
+	require.Equal(t, int64(1), w.Pipelined())
+	require.False(t, w.Stepwise())
+
+	missing, stored := e.newEvent(t, false), e.newEvent(t, true)
+	require.NoError(t, w.Write(e.ctx, done(t, e.schema, stored, e.action), done(t, e.schema, missing, e.action)))
+	require.Equal(t, int64(1), w.Pipelined(), "the pipelined attempt was rolled back")
+	require.True(t, w.Stepwise())
+	require.Equal(t, 4, e.count(t, "SELECT count(*) FROM S.events WHERE status = 'completed'"))
+	require.Equal(t, 4, e.count(t, "SELECT count(*) FROM S.action_executions"))
+
+	later := e.newEvent(t, true)
+	require.NoError(t, w.Write(e.ctx, done(t, e.schema, later, e.action)))
+	require.Equal(t, int64(1), w.Pipelined(), "stepwise while the window lasts")
+	w.EndStepwise()
+	last := e.newEvent(t, true)
+	require.NoError(t, w.Write(e.ctx, done(t, e.schema, last, e.action)))
+	require.Equal(t, int64(2), w.Pipelined())
+
+	require.Equal(t, 6, e.count(t, "SELECT count(*) FROM S.events WHERE status = 'completed'"))
+	require.Equal(t, 6, e.count(t, "SELECT count(*) FROM S.action_executions"))
+	w.WriteStatsNow(e.ctx)
+	require.Equal(t, 6, e.count(t, "SELECT total_executions FROM S.actions WHERE id = $1", e.action),
+		"the rolled-back attempt's statistics are not counted")
+}
+
 func TestStatusChangesOfOneEventKeepTheirOrder(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

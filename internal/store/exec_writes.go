@@ -197,6 +197,30 @@ func InsertExecutionsCounted(ctx context.Context, db DB, schema string, xs []Exe
 	if err != nil {
 		return nil, fmt.Errorf("insert %d executions into %s: %w", len(xs), schema, err)
 	}
+	return scanCounted(rows, schema, len(xs))
+}
+
+// QueueInsertExecutionsCounted queues InsertExecutionsCounted on b; *stats
+// is set when the batch's results are read.
+func QueueInsertExecutionsCounted(b *pgx.Batch, schema string, xs []Execution, stats *[]ActionStats) error {
+	if len(xs) == 0 {
+		_, err := execTable(schema)
+		return err
+	}
+	sql, args, err := execStatement(schema, xs, statsReturned)
+	if err != nil {
+		return err
+	}
+	n := len(xs)
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		st, err := scanCounted(rows, schema, n)
+		*stats = st
+		return err
+	})
+	return nil
+}
+
+func scanCounted(rows pgx.Rows, schema string, n int) ([]ActionStats, error) {
 	st, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ActionStats, error) {
 		var a ActionStats
 		var id [16]byte
@@ -205,7 +229,7 @@ func InsertExecutionsCounted(ctx context.Context, db DB, schema string, xs []Exe
 		return a, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("insert %d executions into %s: %w", len(xs), schema, err)
+		return nil, fmt.Errorf("insert %d executions into %s: %w", n, schema, err)
 	}
 	return st, nil
 }
@@ -688,21 +712,49 @@ func execJSONOrNil(b []byte) json.RawMessage {
 // `<schema>.events`, in the order given, with one query. The status writer
 // uses it to insert rows that producers published with XADD only.
 func MissingEvents(ctx context.Context, db DB, schema string, ids []uuid.UUID) ([]uuid.UUID, error) {
-	table, err := eventsTable(schema)
-	if err != nil {
-		return nil, fmt.Errorf("missing events: %w", err)
+	sql, args, err := missingStatement(schema, ids)
+	if err != nil || sql == "" {
+		return nil, err
 	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	rows, err := db.Query(ctx, "SELECT u.id FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)"+
-		" WHERE NOT EXISTS (SELECT 1 FROM "+table+" e WHERE e.id = u.id) ORDER BY u.n", uuidBytes(ids))
+	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("missing events in %s: %w", schema, err)
 	}
+	return scanMissing(rows, schema)
+}
+
+// QueueMissingEvents queues MissingEvents on b; *missing is set when the
+// batch's results are read.
+func QueueMissingEvents(b *pgx.Batch, schema string, ids []uuid.UUID, missing *[]uuid.UUID) error {
+	sql, args, err := missingStatement(schema, ids)
+	if err != nil || sql == "" {
+		return err
+	}
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		ids, err := scanMissing(rows, schema)
+		*missing = ids
+		return err
+	})
+	return nil
+}
+
+// missingStatement builds MissingEvents' query ("" when ids is empty).
+func missingStatement(schema string, ids []uuid.UUID) (string, []any, error) {
+	table, err := eventsTable(schema)
+	if err != nil {
+		return "", nil, fmt.Errorf("missing events: %w", err)
+	}
+	if len(ids) == 0 {
+		return "", nil, nil
+	}
+	return "SELECT u.id FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, n)" +
+		" WHERE NOT EXISTS (SELECT 1 FROM " + table + " e WHERE e.id = u.id) ORDER BY u.n", []any{uuidBytes(ids)}, nil
+}
+
+func scanMissing(rows pgx.Rows, schema string) ([]uuid.UUID, error) {
 	var missing []uuid.UUID
 	var id [16]byte
-	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
 		missing = append(missing, id)
 		return nil
 	})

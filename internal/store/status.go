@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/neo-events/neo-events/event"
@@ -53,19 +54,42 @@ var transitionMoves = func() []string {
 // as is one for an id that does not exist; a NULL status counts as pending.
 // When ups names an id twice, the later write wins.
 func UpdateStatuses(ctx context.Context, db DB, schema string, ups []StatusUpdate) error {
+	sql, args, n, err := updateStatement(schema, ups)
+	if err != nil || sql == "" {
+		return err
+	}
+	if _, err := db.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("update %d statuses in %s: %w", n, schema, err)
+	}
+	return nil
+}
+
+// QueueUpdateStatuses queues UpdateStatuses on b.
+func QueueUpdateStatuses(b *pgx.Batch, schema string, ups []StatusUpdate) error {
+	sql, args, _, err := updateStatement(schema, ups)
+	if err != nil || sql == "" {
+		return err
+	}
+	b.Queue(sql, args...)
+	return nil
+}
+
+// updateStatement builds UpdateStatuses' statement ("" when there is
+// nothing to write) and the number of rows it names.
+func updateStatement(schema string, ups []StatusUpdate) (string, []any, int, error) {
 	table, err := eventsTable(schema)
 	if err != nil {
-		return fmt.Errorf("update statuses: %w", err)
+		return "", nil, 0, fmt.Errorf("update statuses: %w", err)
 	}
 	ups = lastPerID(ups)
 	if len(ups) == 0 {
-		return nil
+		return "", nil, 0, nil
 	}
 	cols, err := statusColumns(ups)
 	if err != nil {
-		return fmt.Errorf("update statuses in %s: %w", schema, err)
+		return "", nil, 0, fmt.Errorf("update statuses in %s: %w", schema, err)
 	}
-	sql := `
+	return `
 UPDATE ` + table + ` AS e SET
     status = u.status::platform_common.event_status,
     processing_started_at = COALESCE(u.started_at, e.processing_started_at),
@@ -80,12 +104,7 @@ FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::in
             $7::text[], $8::text[], $9::text[])
      AS u(id, status, started_at, completed_at, duration_ms, retry_count, error_message, error_details, message_id)
 WHERE e.id = u.id
-  AND (COALESCE(e.status::text, 'pending') || '>' || u.status) = ANY($10::text[])`
-	args := append(cols, transitionMoves)
-	if _, err := db.Exec(ctx, sql, args...); err != nil {
-		return fmt.Errorf("update %d statuses in %s: %w", len(ups), schema, err)
-	}
-	return nil
+  AND (COALESCE(e.status::text, 'pending') || '>' || u.status) = ANY($10::text[])`, append(cols, transitionMoves), len(ups), nil
 }
 
 // lastPerID keeps the last write per id, in first-seen order, because one
