@@ -40,6 +40,7 @@ func runWorker(ctx context.Context, e *env, res *Result) error {
 		return fmt.Errorf("workers: %w", err)
 	}
 	res.Processed = f.processed()
+	res.StatusFlush = f.flushes(res.Processed)
 	res.DrainSeconds = last.Sub(start).Seconds()
 	res.ProcessedPerSec = perSec(res.Processed, last.Sub(start))
 	if e.cfg.UpdateStatus {
@@ -99,6 +100,7 @@ func runE2E(ctx context.Context, e *env, res *Result) error {
 		return err
 	}
 	res.Processed = f.processed()
+	res.StatusFlush = f.flushes(res.Processed)
 	res.DrainSeconds = max(last.Sub(l.end).Seconds(), 0)
 	res.ProcessedPerSec = perSec(res.Processed, last.Sub(l.start))
 	return e.verifyProcessed(ctx, res)

@@ -24,6 +24,8 @@ import (
 type workerSet interface {
 	// processed is how many events the workers finished successfully.
 	processed() int64
+	// flushes summarizes the workers' status writes so far (nil: none).
+	flushes(processed int64) *FlushStats
 	// stop shuts the workers down, flushing their status writes.
 	stop() error
 }
@@ -52,7 +54,9 @@ type procRun struct {
 	mu       sync.Mutex
 	last     int64
 	lastRead time.Time
-	rssStart float64 // sum over the processes once they were ready
+	// lastFlush is the status flush histogram of the last full scrape.
+	lastFlush flushHist
+	rssStart  float64 // sum over the processes once they were ready
 }
 
 // procStopTimeout bounds a worker's graceful shutdown after SIGTERM.
@@ -137,8 +141,9 @@ func (p *procRun) processed() int64 {
 		return p.last
 	}
 	var n float64
+	var h flushHist
 	for _, addr := range p.addrs {
-		v, err := p.scrape(addr)
+		v, err := p.scrape(addr, &h)
 		if err != nil {
 			// A worker that stopped answering: keep the last total, the
 			// drain's stall detection ends the run if nothing moves.
@@ -146,22 +151,31 @@ func (p *procRun) processed() int64 {
 		}
 		n += v
 	}
-	p.last, p.lastRead = int64(n), time.Now()
+	p.last, p.lastRead, p.lastFlush = int64(n), time.Now(), h
 	return p.last
 }
 
-func (p *procRun) scrape(addr string) (float64, error) {
+// flushes returns the status flush summary of the last scrape (the
+// processes are gone after stop).
+func (p *procRun) flushes(processed int64) *FlushStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastFlush.stats(processed)
+}
+
+func (p *procRun) scrape(addr string, h *flushHist) (float64, error) {
 	resp, err := p.client.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return 0, fmt.Errorf("scrape %s: %w", addr, err)
 	}
 	defer resp.Body.Close()
-	return successCount(resp.Body)
+	return successCount(resp.Body, h)
 }
 
 // successCount reads worker_events_total{outcome="success"} from a
-// Prometheus text exposition.
-func successCount(r io.Reader) (float64, error) {
+// Prometheus text exposition, and adds its status flush histogram to h
+// (when h is not nil).
+func successCount(r io.Reader, h *flushHist) (float64, error) {
 	parser := expfmt.NewTextParser(model.LegacyValidation)
 	mfs, err := parser.TextToMetricFamilies(r)
 	if err != nil {
@@ -170,6 +184,9 @@ func successCount(r io.Reader) (float64, error) {
 	var n float64
 	for _, mf := range mfs {
 		n += successes(mf)
+		if h != nil {
+			h.add(mf)
+		}
 	}
 	return n, nil
 }

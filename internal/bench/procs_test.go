@@ -28,7 +28,7 @@ neo_events_worker_events_total{group="b",outcome="success"} 2
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := successCount(strings.NewReader(tt.text))
+			got, err := successCount(strings.NewReader(tt.text), nil)
 			if tt.wantErr {
 				require.Error(t, err)
 				return

@@ -23,6 +23,9 @@ type Result struct {
 	Errors          int64       `json:"errors"`
 	PublishLatency  Percentiles `json:"publish_latency_ms"`
 	EndToEndLatency Percentiles `json:"end_to_end_latency_ms"`
+	// StatusFlush summarizes the workers' status write transactions
+	// (worker and e2e modes with status writes).
+	StatusFlush *FlushStats `json:"status_flush,omitempty"`
 	// Verification details: what the checks counted.
 	Verify Verification `json:"verification"`
 	// Baseline holds the raw ceilings (rows or entries per second) and
@@ -102,6 +105,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	if r.Mode == ModeE2E {
 		row("end-to-end ms", "p50 %.2f  p95 %.2f  p99 %.2f", r.EndToEndLatency.P50, r.EndToEndLatency.P95, r.EndToEndLatency.P99)
+	}
+	if f := r.StatusFlush; f != nil {
+		row("status flushes", "%d (%.0f events each)  ms mean %.1f  p50 %.1f  p99 %.1f",
+			f.Flushes, f.EventsPerFlush, f.MeanMS, f.P50MS, f.P99MS)
 	}
 	row("lost / duplicates / errors", "%d / %d / %d", r.Lost, r.Duplicates, r.Errors)
 	v := r.Verify

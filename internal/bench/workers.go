@@ -106,6 +106,21 @@ func (f *fleetRun) processed() int64 {
 	return int64(n)
 }
 
+// flushes summarizes the in-process workers' status writes.
+func (f *fleetRun) flushes(processed int64) *FlushStats {
+	var h flushHist
+	for _, reg := range f.regs {
+		mfs, err := reg.Gather()
+		if err != nil {
+			continue
+		}
+		for _, mf := range mfs {
+			h.add(mf)
+		}
+	}
+	return h.stats(processed)
+}
+
 // successes sums worker_events_total{outcome="success"} in mf (0 for any
 // other family): what the workers finished, in-process or scraped.
 func successes(mf *dto.MetricFamily) float64 {
