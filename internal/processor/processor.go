@@ -137,10 +137,10 @@ func (p *Processor) Close() {
 // job is one event to work on: a fresh delivery or a due retry.
 type job struct {
 	ev *event.Event
-	// The entry's fields: values as go-redis returned them (a delivery) or
+	// The entry's fields: pairs as the consumer read them (a delivery) or
 	// fields (a retry item). Only dead letters and retry items need the
 	// string map, so a delivery's is built on demand (entryFields).
-	values      map[string]any
+	pairs       []string
 	fields      map[string]string
 	stream      string
 	entryID     string // the entry to acknowledge; "" for a retry (acked when scheduled)
@@ -195,11 +195,7 @@ func (j *job) field(k string) (string, bool) {
 		v, ok := j.fields[k]
 		return v, ok
 	}
-	v, ok := j.values[k]
-	if !ok {
-		return "", false
-	}
-	return dlq.ValueString(v), true
+	return consumer.Lookup(j.pairs, k)
 }
 
 // entryFields returns the entry's fields as strings, for a dead letter or
@@ -207,7 +203,7 @@ func (j *job) field(k string) (string, bool) {
 // run-level paths (one goroutine) call it.
 func (j *job) entryFields() map[string]string {
 	if j.fields == nil {
-		j.fields = dlq.FieldsFromValues(j.values)
+		j.fields = dlq.FieldsFromPairs(j.pairs)
 	}
 	return j.fields
 }
@@ -223,15 +219,15 @@ func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
 // invalid and returns nil. (Apart from Process, and from run, so that their
 // frames on every event goroutine's stack stay small.)
 func (p *Processor) deliveryJob(ctx context.Context, d *consumer.Delivery) *job {
-	ev, err := event.DecodeValues(d.Values)
+	ev, err := event.DecodeFields(d.Fields)
 	if err != nil {
 		// The raw fields go to the dead letter as they were.
-		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", dlq.FieldsFromValues(d.Values), err)
+		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", dlq.FieldsFromPairs(d.Fields), err)
 		return nil
 	}
 	ev.QueueName, ev.MessageID = d.Stream, d.ID
 	j := p.newJob(ev, d.Stream, d.ID)
-	j.values, j.entryID, j.redelivered = d.Values, d.ID, d.Redelivered
+	j.pairs, j.entryID, j.redelivered = d.Fields, d.ID, d.Redelivered
 	names, _ := j.field(dlq.FieldRedriveActions)
 	if count, _ := j.field(dlq.FieldRedriveCount); names != "" || count != "" {
 		j.redelivered = true
