@@ -1,20 +1,17 @@
 // Package consumer is the Redis side of a worker: it finds the streams a
 // worker subscribes to (resolved against the `{prefix}:streams` registry
 // and refreshed at runtime), creates the consumer group on each (at ID 0),
-// reads new entries with batched XREADGROUP (parsing the raw reply itself
-// and handing each entry over as its field, value pairs), reclaims entries
-// left pending by dead or stuck consumers with XAUTOCLAIM, removes idle
-// consumers that hold nothing, and hands every entry to a Processor with
-// bounded concurrency. It never acknowledges anything itself: the
-// Processor does, once the entry's outcome is durable.
+// reads new entries with batched XREADGROUP, reclaims entries left pending
+// by dead or stuck consumers with XAUTOCLAIM, removes idle consumers that
+// hold nothing, and hands every entry to a Processor with bounded
+// concurrency. It never acknowledges anything itself: the Processor does,
+// once the entry's outcome is durable.
 package consumer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,50 +29,11 @@ import (
 type Delivery struct {
 	Stream string
 	ID     string
-	// Fields are the entry's field, value pairs: k0, v0, k1, v1, ... In
-	// stream order for entries of the main read; entries read back from
-	// the pending list or reclaimed come through go-redis's map, so in no
-	// particular order and with repeated fields already collapsed.
-	Fields []string
+	Values map[string]any
 	// Redelivered is true when the entry may have been processed before:
 	// reclaimed from another consumer, or re-read from this consumer's own
 	// pending list after a restart.
 	Redelivered bool
-}
-
-// Field returns the value of field k. When a field repeats, the last
-// occurrence wins, as in the map go-redis makes of an entry.
-func (d Delivery) Field(k string) (string, bool) { return Lookup(d.Fields, k) }
-
-// Lookup returns the value of field k in pairs (k0, v0, k1, v1, ...); the
-// last occurrence wins. A trailing field without a value is ignored.
-func Lookup(pairs []string, k string) (string, bool) {
-	for i := len(pairs)&^1 - 2; i >= 0; i -= 2 {
-		if pairs[i] == k {
-			return pairs[i+1], true
-		}
-	}
-	return "", false
-}
-
-// pairsOf converts the map go-redis returns for an entry (XMessage.Values)
-// into field, value pairs; nil stays nil (an entry deleted while pending).
-func pairsOf(values map[string]any) []string {
-	if values == nil {
-		return nil
-	}
-	pairs := make([]string, 0, 2*len(values))
-	for k, v := range values {
-		switch s := v.(type) {
-		case string:
-			pairs = append(pairs, k, s)
-		case []byte:
-			pairs = append(pairs, k, string(s))
-		default:
-			pairs = append(pairs, k, fmt.Sprint(v))
-		}
-	}
-	return pairs
 }
 
 // Processor handles one delivery. It must acknowledge the entry (or leave
@@ -426,8 +384,17 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 			continue
 		}
 		count := min(c.opt.BatchSize, max(1, free/len(keys)))
-		batch, err := r.read(readCtx, keys, count)
+		args := &redis.XReadGroupArgs{
+			Group: c.opt.Group, Consumer: c.opt.Consumer,
+			Streams: append(keys, repeat(">", len(keys))...),
+			Count:   int64(count), Block: c.opt.Block,
+		}
+		res, err := r.read(readCtx, args)
 		if err != nil {
+			if errors.Is(err, redis.Nil) {
+				backoff = 100 * time.Millisecond
+				continue
+			}
 			if readCtx.Err() != nil {
 				return
 			}
@@ -443,47 +410,32 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		for i := range batch {
-			if !c.handOver(readCtx, workCtx, batch[i]) {
-				return
+		for _, s := range res {
+			for _, m := range s.Messages {
+				if !c.handOver(readCtx, workCtx, Delivery{Stream: s.Stream, ID: m.ID, Values: m.Values}) {
+					return
+				}
 			}
 		}
-		// The next read reuses the slice: drop this reply's strings.
-		clear(batch)
 	}
 }
 
 // reader is the read loop's own connection, so that a refresh can unblock
-// its XREADGROUP by client id (Consumer.readerID). Its XREADGROUP is a raw
-// command whose reply parseReadReply reads without go-redis's map and
-// string allocations per entry. With a client that is not a *redis.Client,
-// reads go through the pool with the typed command and new streams wait
-// out the current Block.
+// its XREADGROUP by client id (Consumer.readerID). With a client that is
+// not a *redis.Client, reads go through the pool and new streams wait out
+// the current Block.
 type reader struct {
-	c     *Consumer
-	conn  *redis.Conn
-	args  []any
-	reply bytes.Buffer
-	buf   []Delivery
+	c    *Consumer
+	conn *redis.Conn
 }
 
-// readTimeout is the reader connection's read timeout: longer than Block,
-// so that a blocked XREADGROUP ends with its own (nil) reply, not a timeout.
-func readTimeout(block time.Duration) time.Duration {
-	return block + max(block/2, time.Second)
-}
-
-// read reads up to count new entries from each of keys (waiting up to
-// Block). It returns no entries and no error when none came; entries
-// deleted before they were read are left out. The returned slice is
-// reused by the next read.
-func (r *reader) read(ctx context.Context, keys []string, count int) ([]Delivery, error) {
+func (r *reader) read(ctx context.Context, args *redis.XReadGroupArgs) ([]redis.XStream, error) {
 	cl, ok := r.c.rdb.(*redis.Client)
 	if !ok {
-		return r.readTyped(ctx, keys, count)
+		return r.c.rdb.XReadGroup(ctx, args).Result()
 	}
 	if r.conn == nil {
-		conn := cl.WithTimeout(readTimeout(r.c.opt.Block)).Conn()
+		conn := cl.Conn()
 		id, err := conn.ClientID(ctx).Result()
 		if err != nil {
 			_ = conn.Close()
@@ -492,62 +444,11 @@ func (r *reader) read(ctx context.Context, keys []string, count int) ([]Delivery
 		r.conn = conn
 		r.c.readerID.Store(id)
 	}
-	r.args = append(r.args[:0], "xreadgroup", "group", r.c.opt.Group, r.c.opt.Consumer,
-		"count", count, "block", r.c.opt.Block.Milliseconds(), "streams")
-	for _, k := range keys {
-		r.args = append(r.args, k)
-	}
-	for range keys {
-		r.args = append(r.args, ">")
-	}
-	// The reply's bytes go to a buffer kept between reads (a RawCmd grows a
-	// fresh one for every reply); the command is never retried, so a reply
-	// cut short cannot be followed by a second XREADGROUP's.
-	r.reply.Reset()
-	cmd := redis.NewRawWriteToCmd(ctx, &r.reply, r.args...)
-	err := r.conn.Process(ctx, cmd)
-	clear(r.args) // keep no stream names alive between reads
-	if err == nil {
-		// One string for the whole reply: every name, id, field and value
-		// handed out is a substring of it.
-		r.buf, err = parseReadReply(string(r.reply.Bytes()), r.buf[:0])
-	}
-	if r.reply.Cap() > maxKeptReply {
-		r.reply = bytes.Buffer{}
-	}
-	if err != nil {
+	res, err := r.conn.XReadGroup(ctx, args).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		r.close() // start over on a fresh connection
-		return nil, err
 	}
-	return r.buf, nil
-}
-
-// maxKeptReply bounds the reply buffer a reader keeps between reads.
-const maxKeptReply = 1 << 20
-
-// readTyped is read through go-redis's typed XREADGROUP.
-func (r *reader) readTyped(ctx context.Context, keys []string, count int) ([]Delivery, error) {
-	res, err := r.c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: r.c.opt.Group, Consumer: r.c.opt.Consumer,
-		Streams: append(slices.Clone(keys), repeat(">", len(keys))...),
-		Count:   int64(count), Block: r.c.opt.Block,
-	}).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := r.buf[:0]
-	for _, s := range res {
-		for _, m := range s.Messages {
-			if m.Values != nil {
-				out = append(out, Delivery{Stream: s.Stream, ID: m.ID, Fields: pairsOf(m.Values)})
-			}
-		}
-	}
-	r.buf = out
-	return out, nil
+	return res, err
 }
 
 func (r *reader) close() {
@@ -585,7 +486,7 @@ func (c *Consumer) readOwnPending(readCtx, workCtx context.Context) {
 				if m.Values == nil {
 					continue // deleted while pending; nothing to do
 				}
-				if !c.handOver(readCtx, workCtx, Delivery{Stream: k, ID: m.ID, Fields: pairsOf(m.Values), Redelivered: true}) {
+				if !c.handOver(readCtx, workCtx, Delivery{Stream: k, ID: m.ID, Values: m.Values, Redelivered: true}) {
 					return
 				}
 			}
@@ -639,7 +540,7 @@ func (c *Consumer) claim(readCtx, workCtx context.Context, stream string) bool {
 				c.opt.Metrics.ReclaimedTotal.WithLabelValues(c.opt.Group).Inc()
 			}
 			c.log.Info("reclaimed pending entry", zap.String("stream", stream), zap.String("entry_id", m.ID))
-			if !c.handOver(readCtx, workCtx, Delivery{Stream: stream, ID: m.ID, Fields: pairsOf(m.Values), Redelivered: true}) {
+			if !c.handOver(readCtx, workCtx, Delivery{Stream: stream, ID: m.ID, Values: m.Values, Redelivered: true}) {
 				return false
 			}
 		}

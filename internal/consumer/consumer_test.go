@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/neo-events/neo-events/internal/consumer"
 	"github.com/neo-events/neo-events/internal/streams"
@@ -266,77 +263,6 @@ func TestNewStreamsAreReadWithinAFewProbes(t *testing.T) {
 			t.Logf("new stream read after %s", time.Since(start))
 		})
 	}
-}
-
-// TestDeliversFieldsInStreamOrder: the read loop hands over every field
-// of an entry as the producer wrote it (order, repeats, bytes), whichever
-// protocol the client negotiated.
-func TestDeliversFieldsInStreamOrder(t *testing.T) {
-	t.Parallel()
-	for _, proto := range []int{2, 3} {
-		t.Run(fmt.Sprintf("RESP%d", proto), func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t)
-			opt, err := redis.ParseURL(tu.RedisURL())
-			require.NoError(t, err)
-			opt.Protocol = proto
-			rdb := redis.NewClient(opt)
-			t.Cleanup(func() { _ = rdb.Close() })
-			key := streams.KeyFor(f.prefix, "tenants", "users", 0)
-			entries := [][]string{
-				{"id", "1", "empty", "", "crlf", "a\r\n$1\r\nb\r\n", "bin", "\x00\xff", "id", "2"},
-				{"n", strings.Repeat("x", 70000)},
-			}
-			ctx := context.Background()
-			require.NoError(t, rdb.SAdd(ctx, streams.Registry(f.prefix), key).Err())
-			for _, e := range entries {
-				require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: e}).Err())
-			}
-			col := &collector{rdb: rdb, got: map[string][]consumer.Delivery{}}
-			run(t, rdb, f.options("c1"), col)
-			require.Eventually(t, func() bool { return col.count(key) == 2 }, 10*time.Second, 10*time.Millisecond)
-			col.mu.Lock()
-			defer col.mu.Unlock()
-			got := map[string]consumer.Delivery{} // by first field: deliveries finish in any order
-			for _, d := range col.got[key] {
-				got[d.Fields[0]] = d
-				require.False(t, d.Redelivered)
-			}
-			for _, e := range entries {
-				require.True(t, slices.Equal(e, got[e[0]].Fields), "fields of the entry starting with %q", e[0])
-			}
-			v, ok := got["id"].Field("id")
-			require.True(t, ok)
-			require.Equal(t, "2", v, "the last occurrence wins")
-			_, ok = got["id"].Field("nope")
-			require.False(t, ok)
-		})
-	}
-}
-
-// TestBlockLongerThanTheClientReadTimeout: the reader's connection waits
-// longer than Block for the reply, whatever the client's read timeout, so
-// an idle stream is not a stream of timeouts.
-func TestBlockLongerThanTheClientReadTimeout(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	opt, err := redis.ParseURL(tu.RedisURL())
-	require.NoError(t, err)
-	opt.ReadTimeout = 100 * time.Millisecond
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	key := streams.KeyFor(f.prefix, "tenants", "users", 0)
-	f.add(t, key, 1)
-	core, logs := observer.New(zap.WarnLevel)
-	o := f.options("c1")
-	o.Block, o.Logger = 400*time.Millisecond, zap.New(core)
-	col := &collector{rdb: rdb, got: map[string][]consumer.Delivery{}}
-	run(t, rdb, o, col)
-	require.Eventually(t, func() bool { return col.count(key) == 1 }, 10*time.Second, 10*time.Millisecond)
-	time.Sleep(3 * o.Block) // blocked reads that end empty
-	require.Zero(t, logs.Len(), "warnings: %v", logs.All())
-	f.add(t, key, 1)
-	require.Eventually(t, func() bool { return col.count(key) == 2 }, 10*time.Second, 10*time.Millisecond)
 }
 
 // poolWorkers counts the goroutines of consumers' worker pools.

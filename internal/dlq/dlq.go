@@ -251,14 +251,3 @@ func FieldsFromValues(values map[string]any) map[string]string {
 	}
 	return m
 }
-
-// FieldsFromPairs converts an entry's field, value pairs in stream order
-// (k0, v0, k1, v1, ...) into the string map a Letter carries. A field that
-// repeats keeps its last value; a trailing field without a value is dropped.
-func FieldsFromPairs(pairs []string) map[string]string {
-	m := make(map[string]string, len(pairs)/2)
-	for i := 0; i+1 < len(pairs); i += 2 {
-		m[pairs[i]] = pairs[i+1]
-	}
-	return m
-}

@@ -41,9 +41,9 @@ func warnLogger() *zap.Logger {
 }
 
 // BenchmarkProcess is the worker's per-event path without status writes:
-// decode the entry's field pairs as the consumer reads them, match one
-// noop action, run it, acknowledge through the batcher (real Redis; 64
-// events in flight so acknowledgements share pipelines as in a worker).
+// decode the entry go-redis returned, match one noop action, run it,
+// acknowledge through the batcher (real Redis; 64 events in flight so
+// acknowledgements share pipelines as in a worker).
 func BenchmarkProcess(b *testing.B) {
 	tu.SkipIfShort(b)
 	rdb, prefix := tu.NewRedis(b)
@@ -65,9 +65,13 @@ func BenchmarkProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pairs, err := ev.AppendEntry(nil)
+	entry, err := ev.Entry()
 	if err != nil {
 		b.Fatal(err)
+	}
+	values := make(map[string]any, len(entry))
+	for k, v := range entry {
+		values[k] = v
 	}
 	stream := prefix + ":tenants:users:0"
 	ctx := context.Background()
@@ -75,7 +79,7 @@ func BenchmarkProcess(b *testing.B) {
 	b.SetParallelism(32)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			p.Process(ctx, consumer.Delivery{Stream: stream, ID: "1-1", Fields: pairs})
+			p.Process(ctx, consumer.Delivery{Stream: stream, ID: "1-1", Values: values})
 		}
 	})
 	b.StopTimer()

@@ -58,12 +58,8 @@ func TestLogsNameTheEvent(t *testing.T) {
 	res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{stream, ">"}}).Result()
 	require.NoError(t, err)
 	require.Equal(t, id, res[0].Messages[0].ID)
-	var pairs []string
-	for k, v := range res[0].Messages[0].Values {
-		pairs = append(pairs, k, v.(string))
-	}
 
-	p.Process(ctx, consumer.Delivery{Stream: stream, ID: id, Fields: pairs})
+	p.Process(ctx, consumer.Delivery{Stream: stream, ID: id, Values: res[0].Messages[0].Values})
 
 	want := map[string]any{"event_id": ev.ID.String(), "correlation_id": ev.CorrelationID.String(),
 		"event_type": "users.created", "schema": "tenant_acme", "stream": stream, "entry_id": id,

@@ -20,9 +20,9 @@ func TestPolicyCache(t *testing.T) {
 	t.Cleanup(p.Close)
 	jobWith := func(maxRetries int, has bool) *job {
 		j := p.newJob(&event.Event{MaxRetries: maxRetries}, "s", "1-1")
-		j.pairs = []string{}
+		j.values = map[string]any{}
 		if has {
-			j.pairs = append(j.pairs, event.FieldMaxRetries, "x")
+			j.values[event.FieldMaxRetries] = "x"
 		}
 		return j
 	}

@@ -137,10 +137,10 @@ func (p *Processor) Close() {
 // job is one event to work on: a fresh delivery or a due retry.
 type job struct {
 	ev *event.Event
-	// The entry's fields: pairs as the consumer read them (a delivery) or
+	// The entry's fields: values as go-redis returned them (a delivery) or
 	// fields (a retry item). Only dead letters and retry items need the
 	// string map, so a delivery's is built on demand (entryFields).
-	pairs       []string
+	values      map[string]any
 	fields      map[string]string
 	stream      string
 	entryID     string // the entry to acknowledge; "" for a retry (acked when scheduled)
@@ -195,7 +195,11 @@ func (j *job) field(k string) (string, bool) {
 		v, ok := j.fields[k]
 		return v, ok
 	}
-	return consumer.Lookup(j.pairs, k)
+	v, ok := j.values[k]
+	if !ok {
+		return "", false
+	}
+	return dlq.ValueString(v), true
 }
 
 // entryFields returns the entry's fields as strings, for a dead letter or
@@ -203,7 +207,7 @@ func (j *job) field(k string) (string, bool) {
 // run-level paths (one goroutine) call it.
 func (j *job) entryFields() map[string]string {
 	if j.fields == nil {
-		j.fields = dlq.FieldsFromPairs(j.pairs)
+		j.fields = dlq.FieldsFromValues(j.values)
 	}
 	return j.fields
 }
@@ -219,15 +223,15 @@ func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
 // invalid and returns nil. (Apart from Process, and from run, so that their
 // frames on every event goroutine's stack stay small.)
 func (p *Processor) deliveryJob(ctx context.Context, d *consumer.Delivery) *job {
-	ev, err := event.DecodeFields(d.Fields)
+	ev, err := event.DecodeValues(d.Values)
 	if err != nil {
 		// The raw fields go to the dead letter as they were.
-		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", dlq.FieldsFromPairs(d.Fields), err)
+		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", dlq.FieldsFromValues(d.Values), err)
 		return nil
 	}
 	ev.QueueName, ev.MessageID = d.Stream, d.ID
 	j := p.newJob(ev, d.Stream, d.ID)
-	j.pairs, j.entryID, j.redelivered = d.Fields, d.ID, d.Redelivered
+	j.values, j.entryID, j.redelivered = d.Values, d.ID, d.Redelivered
 	names, _ := j.field(dlq.FieldRedriveActions)
 	if count, _ := j.field(dlq.FieldRedriveCount); names != "" || count != "" {
 		j.redelivered = true
