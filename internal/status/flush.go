@@ -125,7 +125,7 @@ func (w *Writer) commitOnce(reqs []*request) ([]*plan, error) {
 }
 
 // stepwiseFor is how long flushes go step by step after one found events
-// whose row is missing.
+// whose row is missing or executions already written.
 const stepwiseFor = 10 * time.Second
 
 // commit writes the batch in one transaction and returns its plans, which
@@ -134,8 +134,8 @@ const stepwiseFor = 10 * time.Second
 func (w *Writer) commit(ctx context.Context, reqs []*request) ([]*plan, error) {
 	plans := buildPlans(reqs)
 	if time.Now().UnixNano() >= w.stepwiseUntil.Load() {
-		missing, err := w.commitPipelined(ctx, plans)
-		if !missing {
+		stepwise, err := w.commitPipelined(ctx, plans)
+		if !stepwise {
 			return plans, err
 		}
 		w.stepwiseUntil.Store(time.Now().Add(stepwiseFor).UnixNano())
@@ -153,10 +153,11 @@ func (w *Writer) commit(ctx context.Context, reqs []*request) ([]*plan, error) {
 }
 
 // commitPipelined sends BEGIN and every plan's statements in one round
-// trip, and COMMIT in a second one. It rolls back and reports missing when
-// some event has no row yet: those need the stepwise path, which inserts
-// them before anything refers to them.
-func (w *Writer) commitPipelined(ctx context.Context, plans []*plan) (missing bool, err error) {
+// trip, and COMMIT in a second one. It rolls back and reports stepwise
+// when some event has no row yet (the stepwise path inserts it before
+// anything refers to it), or when an execution row exists already (a
+// replay after a crash or an ambiguous commit; the stepwise path skips it).
+func (w *Writer) commitPipelined(ctx context.Context, plans []*plan) (stepwise bool, err error) {
 	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("acquire connection: %w", err)
@@ -174,13 +175,14 @@ func (w *Writer) commitPipelined(ctx context.Context, plans []*plan) (missing bo
 	}
 	err = conn.SendBatch(ctx, b).Close()
 	for _, f := range found {
-		missing = missing || len(f) > 0
+		stepwise = stepwise || len(f) > 0
 	}
-	if err != nil || missing {
+	stepwise = stepwise || store.IsExecutionConflict(err)
+	if err != nil || stepwise {
 		// The transaction is open or aborted either way; an error here
 		// means the connection is gone, which Release handles.
 		_, _ = conn.Exec(ctx, "ROLLBACK")
-		if missing {
+		if stepwise {
 			return true, nil
 		}
 		return false, fmt.Errorf("pipelined status flush: %w", err)

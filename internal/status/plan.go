@@ -183,7 +183,8 @@ func (p *plan) round(dst []store.StatusUpdate, k int, skip map[uuid.UUID]bool) [
 // queue puts the plan's statements on b for the pipelined path: the
 // missing-rows query (its result lands in *missing), every status round,
 // the executions (their statistics land in p.counted). It assumes no row is
-// missing; the caller rolls back if *missing is not empty.
+// missing and every execution is new (no ON CONFLICT); the caller rolls
+// back if *missing is not empty or an execution id exists.
 func (p *plan) queue(b *pgx.Batch, missing *[]uuid.UUID) error {
 	if err := store.QueueMissingEvents(b, p.schema, p.ids, missing); err != nil {
 		return err
@@ -201,7 +202,7 @@ func (p *plan) queue(b *pgx.Batch, missing *[]uuid.UUID) error {
 	if len(p.executions) == 0 {
 		return nil
 	}
-	return store.QueueInsertExecutionsCounted(b, p.schema, p.executions, &p.counted)
+	return store.QueueInsertNewExecutionsCounted(b, p.schema, p.executions, &p.counted)
 }
 
 // final returns a copy of the event as its row should be after this

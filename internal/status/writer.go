@@ -19,12 +19,14 @@
 //     and returns the statistics of the attempts it inserted, so a
 //     redelivered attempt is never counted twice.
 //
-// Usually no row is missing, and the flush takes two round trips: BEGIN and
-// the statements of steps 1–3 are sent in one pipeline (pgx.Batch), then
-// COMMIT once step 1 found nothing missing. If it found missing rows, that
-// transaction is rolled back and the flush is written step by step as above
-// (and so are the flushes of the next stepwiseFor, since such producers
-// tend to keep publishing that way). Each round trip is a wake-up of the
+// Usually no row is missing and every execution is new, and the flush takes
+// two round trips: BEGIN and the statements of steps 1–3 are sent in one
+// pipeline (pgx.Batch; the executions without ON CONFLICT, which saves a
+// sixth of their insert), then COMMIT once step 1 found nothing missing. If
+// it found missing rows, or an execution row existed (a replay after a
+// crash), that transaction is rolled back and the flush is written step by
+// step as above (and so are the flushes of the next stepwiseFor: such
+// producers keep publishing that way, and replays come in bursts). Each round trip is a wake-up of the
 // PostgreSQL backend and of this process; on a busy machine each costs
 // milliseconds, and every event of the flush waits for all of them.
 //

@@ -174,10 +174,15 @@ func TestExecutionsAndStatsAreWrittenOnce(t *testing.T) {
 		Executions: []store.Execution{first, second},
 		Stats:      []store.ActionStats{{ActionID: other, Total: 1, Failed: 1, SumDurationMS: 4}}}
 	require.NoError(t, w.Write(e.ctx, up))
+	require.Equal(t, int64(1), w.Pipelined())
 
-	// A redelivery writes the same again: executions are not duplicated nor recounted.
+	// A redelivery writes the same again: executions are not duplicated nor
+	// recounted. (The pipelined insert refuses the existing ids; the flush
+	// is rolled back and written step by step.)
 	up.Stats = nil
 	require.NoError(t, w.Write(e.ctx, up))
+	require.Equal(t, int64(1), w.Pipelined())
+	require.True(t, w.Stepwise())
 
 	got, err := store.ExecutionsForEvent(e.ctx, e.pool, e.schema, ev.ID)
 	require.NoError(t, err)
