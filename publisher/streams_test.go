@@ -215,3 +215,8 @@ func TestCommitGate(t *testing.T) {
 		})
 	}
 }
+
+func TestParallelCommitMinDefaults(t *testing.T) {
+	require.Equal(t, DefaultParallelCommitMin, Options{}.withDefaults().ParallelCommitMin)
+	require.Equal(t, 5, Options{ParallelCommitMin: 5}.withDefaults().ParallelCommitMin)
+}
