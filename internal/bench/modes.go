@@ -93,6 +93,7 @@ func runE2E(ctx context.Context, e *env, res *Result) error {
 		return pub.Publish(ctx, schema, evs...)
 	})
 	perr := pub.Close()
+	res.BehindAtLoadEnd = max(res.Published-f.processed(), 0)
 	ierr := e.injectRows(ctx, res)
 	last := e.drain(ctx, f, res.Published)
 	stop()

@@ -32,6 +32,11 @@ type Result struct {
 	// Ratios this run's throughput divided by the relevant ceiling.
 	Baseline map[string]float64 `json:"baseline,omitempty"`
 	Ratios   map[string]float64 `json:"baseline_ratios,omitempty"`
+	// BehindAtLoadEnd (e2e) is how many published events the workers had
+	// not finished when publishing stopped. Far above what a second of
+	// processing covers, the workers were slower than the publishers and
+	// end-to-end latency is mostly the wait in that queue.
+	BehindAtLoadEnd int64 `json:"behind_at_load_end,omitempty"`
 	// LoadSeconds is the load phase; DrainSeconds the time workers needed
 	// to finish (worker, e2e).
 	LoadSeconds  float64 `json:"load_seconds"`
@@ -99,6 +104,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	if r.Mode == ModeWorker || r.Mode == ModeE2E {
 		row("processed", "%d (%.0f/s, drain %.2fs)", r.Processed, r.ProcessedPerSec, r.DrainSeconds)
+		if r.Mode == ModeE2E && r.ProcessedPerSec > 0 && float64(r.BehindAtLoadEnd) > r.ProcessedPerSec/2 {
+			row("note", "workers fell %d events behind the publishers (%.1fs of processing): end-to-end latency is mostly queueing; offer a --rate they keep up with",
+				r.BehindAtLoadEnd, float64(r.BehindAtLoadEnd)/r.ProcessedPerSec)
+		}
 	}
 	if r.Mode != ModeWorker {
 		row("publish latency ms", "p50 %.2f  p95 %.2f  p99 %.2f", r.PublishLatency.P50, r.PublishLatency.P95, r.PublishLatency.P99)

@@ -28,3 +28,17 @@ func TestReportFormats(t *testing.T) {
 	require.Contains(t, tbl.String(), "FAILED: 1 lost events")
 	require.Contains(t, tbl.String(), "ratio processed_vs_copy")
 }
+
+func TestTableSaysWhenWorkersFellBehind(t *testing.T) {
+	for _, tc := range []struct {
+		behind int64
+		note   bool
+	}{{0, false}, {400, false}, {6000, true}} {
+		r := &Result{Mode: ModeE2E, Config: Config{Mode: ModeE2E}.WithDefaults(), Published: 90000, Processed: 90000,
+			ProcessedPerSec: 6000, BehindAtLoadEnd: tc.behind}
+		r.judge()
+		var tbl bytes.Buffer
+		require.NoError(t, r.WriteTable(&tbl))
+		require.Equal(t, tc.note, strings.Contains(tbl.String(), "workers fell"), "behind %d:\n%s", tc.behind, tbl.String())
+	}
+}
