@@ -88,7 +88,8 @@ bench_run redis-only         redis-only --duration 5s
 bench_run worker-nostatus    worker     --events 100000 --update-status=false
 bench_run worker-status      worker     --events 50000
 bench_run e2e                e2e        --duration 15s
-bench_run e2e-10k            e2e        --duration 15s --rate 10000
+bench_run e2e-5k             e2e        --duration 15s --rate 5000   # a rate 2 cores keep up with: latency without a backlog
+bench_run e2e-10k            e2e        --duration 15s --rate 10000  # the target's rate
 
 if [ -n "${BENCH_SOAK:-}" ]; then
   log "building worker for the soak"
