@@ -42,7 +42,7 @@ func warnLogger() *zap.Logger {
 
 // BenchmarkProcess is the worker's per-event path without status writes:
 // decode the entry go-redis returned, match one noop action, run it,
-// acknowledge through the batcher (real Redis; 64 events in flight so
+// acknowledge through the batcher (real Redis; 32 × GOMAXPROCS events in flight, 64 on 2 cores, so
 // acknowledgements share pipelines as in a worker).
 func BenchmarkProcess(b *testing.B) {
 	tu.SkipIfShort(b)
