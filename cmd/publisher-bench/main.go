@@ -17,11 +17,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/neo-events/neo-events/internal/bench"
 	"github.com/neo-events/neo-events/internal/gctune"
@@ -54,6 +58,7 @@ type options struct {
 	json       bool
 	jsonOut    string
 	cpuProfile string
+	pprofAddr  string
 	quiet      bool
 }
 
@@ -88,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (bench.Config, options, error) 
 	fs.BoolVar(&o.json, "json", false, "print exactly one JSON object on stdout instead of the table")
 	fs.StringVar(&o.jsonOut, "json-out", "", "also write the JSON object to this file (the table still goes to stdout)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (publisher and workers) to this file")
+	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address during the run (e.g. 127.0.0.1:6060): heap profiles of a soak, go tool pprof -base")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
 	// The flag package stops at the first non-flag, so a leading mode
 	// ("publisher-bench e2e --rate 1000") is taken off first.
@@ -132,6 +138,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfile()
 	}
+	if o.pprofAddr != "" {
+		bound, stop, err := servePprof(o.pprofAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "publisher-bench: %v\n", err)
+			return exitUsage
+		}
+		defer stop()
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "pprof on http://%s/debug/pprof/\n", bound)
+		}
+	}
 	res, err := bench.Run(ctx, cfg)
 	if res != nil {
 		perr := printResult(res, o.json, stdout)
@@ -172,6 +189,24 @@ func writeJSONFile(res *bench.Result, path string) error {
 		return fmt.Errorf("json-out: %w", err)
 	}
 	return f.Close()
+}
+
+// servePprof serves net/http/pprof on addr until stop is called and
+// returns the address it listens on.
+func servePprof(addr string) (bound string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("pprof-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 func startProfile(path string) (func(), error) {

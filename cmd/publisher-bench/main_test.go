@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -24,6 +26,7 @@ func TestUsageErrors(t *testing.T) {
 		{"stray argument", []string{"--mode", "e2e", "extra"}, exitUsage, "unexpected"},
 		{"stray argument after mode", []string{"e2e", "--events", "5", "extra"}, exitUsage, "unexpected"},
 		{"hostile database", []string{"publish", "--database", "x;drop"}, exitUsage, "--database"},
+		{"bad pprof address", []string{"publish", "--pprof-addr", "no-port"}, exitUsage, "pprof-addr"},
 		{"help", []string{"-h"}, exitOK, "-baseline"},
 	}
 	for _, tt := range tests {
@@ -35,6 +38,19 @@ func TestUsageErrors(t *testing.T) {
 			require.Empty(t, out.String())
 		})
 	}
+}
+
+func TestServePprof(t *testing.T) {
+	addr, stop, err := servePprof("127.0.0.1:0")
+	require.NoError(t, err)
+	defer stop()
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?debug=1")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), "heap profile")
 }
 
 func runJSON(t *testing.T, args ...string) (int, map[string]any, string) {
