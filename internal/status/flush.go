@@ -187,8 +187,14 @@ func (w *Writer) commitPipelined(ctx context.Context, plans []*plan) (stepwise b
 		}
 		return false, fmt.Errorf("pipelined status flush: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+	ct, err := conn.Exec(ctx, "COMMIT")
+	if err != nil {
 		return false, fmt.Errorf("commit status flush: %w", err)
+	}
+	if ct.String() == "ROLLBACK" {
+		// PostgreSQL answers COMMIT of a failed transaction with a
+		// rollback, not an error; pgx's Tx.Commit checks for it too.
+		return false, fmt.Errorf("commit status flush: %w", pgx.ErrTxCommitRollback)
 	}
 	w.pipelined.Add(1)
 	return false, nil

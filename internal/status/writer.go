@@ -334,7 +334,12 @@ func (w *Writer) next() []*request {
 		w.mu.Unlock()
 		if n > 0 {
 			w.linger(oldest)
-			return w.take()
+			// Another flusher may have taken everything while this one
+			// lingered: then wait again rather than flush nothing.
+			if batch := w.take(); len(batch) > 0 {
+				return batch
+			}
+			continue
 		}
 		if closed {
 			return nil
@@ -377,11 +382,14 @@ func (w *Writer) full() bool {
 	return n >= w.opt.MaxBatch
 }
 
-// take removes up to MaxBatch updates' worth of requests (at least one)
-// from the front of the queue.
+// take removes up to MaxBatch updates' worth of requests (at least one,
+// unless the queue is empty) from the front of the queue.
 func (w *Writer) take() []*request {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if len(w.queue) == 0 {
+		return nil
+	}
 	n, i := 0, 0
 	for i < len(w.queue) && (i == 0 || n+len(w.queue[i].updates) <= w.opt.MaxBatch) {
 		n += len(w.queue[i].updates)
