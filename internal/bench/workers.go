@@ -94,31 +94,29 @@ func (f *fleetRun) stop() error {
 // processed sums the events the workers finished successfully.
 func (f *fleetRun) processed() int64 {
 	var n float64
-	for _, reg := range f.regs {
-		mfs, err := reg.Gather()
-		if err != nil {
-			continue
-		}
-		for _, mf := range mfs {
-			n += successes(mf)
-		}
-	}
+	f.eachFamily(func(mf *dto.MetricFamily) { n += successes(mf) })
 	return int64(n)
 }
 
 // flushes summarizes the in-process workers' status writes.
 func (f *fleetRun) flushes(processed int64) *FlushStats {
 	var h flushHist
+	f.eachFamily(h.add)
+	return h.stats(processed)
+}
+
+// eachFamily calls fn with every metric family of every worker's registry
+// (a registry that fails to gather is skipped).
+func (f *fleetRun) eachFamily(fn func(*dto.MetricFamily)) {
 	for _, reg := range f.regs {
 		mfs, err := reg.Gather()
 		if err != nil {
 			continue
 		}
 		for _, mf := range mfs {
-			h.add(mf)
+			fn(mf)
 		}
 	}
-	return h.stats(processed)
 }
 
 // successes sums worker_events_total{outcome="success"} in mf (0 for any
