@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -82,6 +83,9 @@ type Consumer struct {
 
 	sem  chan struct{}
 	work sync.WaitGroup
+	// inflight is the worker_inflight child of the group (nil without
+	// metrics): looked up once, not twice per entry.
+	inflight prometheus.Gauge
 
 	// The pool runs dispatched work on goroutines that outlive one event,
 	// so their stacks, grown once, are reused: a fresh goroutine per event
@@ -129,6 +133,9 @@ func New(rdb redis.UniversalClient, opt Options, proc Processor) (*Consumer, err
 		wake:    make(chan struct{}, 1),
 		tasks:   make(chan task),
 		quit:    make(chan struct{}),
+	}
+	if opt.Metrics != nil {
+		c.inflight = opt.Metrics.Inflight.WithLabelValues(opt.Group)
 	}
 	c.regSize.Store(-1)
 	for _, s := range opt.Subscriptions {
@@ -180,16 +187,18 @@ func (c *Consumer) Run(readCtx, workCtx context.Context) error {
 // (such as due retries) shares the worker's in-flight limit. It blocks
 // while every slot is taken and returns false if ctx ends first.
 func (c *Consumer) Dispatch(ctx, workCtx context.Context, fn func(ctx context.Context)) bool {
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
+	return c.dispatch(ctx, task{ctx: workCtx, fn: fn})
+}
+
+// dispatch takes a slot and hands t to an idle pool worker, or to a new one.
+func (c *Consumer) dispatch(ctx context.Context, t task) bool {
+	if !c.acquire(ctx) {
 		return false
 	}
 	c.work.Add(1)
-	if c.opt.Metrics != nil {
-		c.opt.Metrics.Inflight.WithLabelValues(c.opt.Group).Inc()
+	if c.inflight != nil {
+		c.inflight.Inc()
 	}
-	t := task{ctx: workCtx, fn: fn}
 	for {
 		n := c.idle.Load()
 		if n == 0 {
@@ -210,10 +219,32 @@ func (c *Consumer) Dispatch(ctx, workCtx context.Context, fn func(ctx context.Co
 	}
 }
 
-// task is one dispatched piece of work.
+// acquire takes a concurrency slot, waiting while all are taken; false if
+// ctx ends first. A free slot is taken without a two-way select (the read
+// loop's usual case), unless ctx has already ended, so a stopping reader
+// hands over no more than before.
+func (c *Consumer) acquire(ctx context.Context) bool {
+	if ctx.Err() == nil {
+		select {
+		case c.sem <- struct{}{}:
+			return true
+		default:
+		}
+	}
+	select {
+	case c.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// task is one dispatched piece of work: fn, or (fn nil) the delivery d for
+// the Processor, which then needs no closure of its own.
 type task struct {
 	ctx context.Context
 	fn  func(ctx context.Context)
+	d   Delivery
 }
 
 // poolWorker runs t, then further tasks until the consumer stops. The pool
@@ -235,17 +266,23 @@ func (c *Consumer) poolWorker(t task) {
 
 // runTask runs one task; the caller releases its slot afterwards.
 func (c *Consumer) runTask(t task) {
-	defer func() {
-		if c.opt.Metrics != nil {
-			c.opt.Metrics.Inflight.WithLabelValues(c.opt.Group).Dec()
-		}
-		c.work.Done()
-	}()
-	t.fn(t.ctx)
+	defer c.taskDone()
+	if t.fn != nil {
+		t.fn(t.ctx)
+		return
+	}
+	c.proc.Process(t.ctx, t.d)
+}
+
+func (c *Consumer) taskDone() {
+	if c.inflight != nil {
+		c.inflight.Dec()
+	}
+	c.work.Done()
 }
 
 func (c *Consumer) handOver(readCtx, workCtx context.Context, d Delivery) bool {
-	return c.Dispatch(readCtx, workCtx, func(ctx context.Context) { c.proc.Process(ctx, d) })
+	return c.dispatch(readCtx, task{ctx: workCtx, d: d})
 }
 
 func (c *Consumer) refreshLoop(ctx context.Context) {
