@@ -47,7 +47,38 @@ var EntryFields = []string{
 const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 
 // FormatTime formats t with TimeLayout in UTC.
-func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+func FormatTime(t time.Time) string {
+	var buf [len(TimeLayout)]byte
+	return string(AppendTime(buf[:0], t))
+}
+
+// AppendTime appends t formatted with TimeLayout in UTC, as FormatTime
+// returns it, without allocating. Years 0..9999, all that TimeLayout has
+// room for, take a direct path: time.Format spends most of its time
+// interpreting the layout, and every entry carries one or two times.
+func AppendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, TimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	ns := t.Nanosecond()
+	dst = append(dst,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.')
+	var frac [9]byte
+	for i := len(frac) - 1; i >= 0; i-- {
+		frac[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	dst = append(dst, frac[:]...)
+	return append(dst, 'Z')
+}
 
 // ParseTime accepts any RFC 3339 time (what redis-py or a shell script would
 // send), with `T` or, as Python's str(datetime) writes it, a space between
@@ -75,6 +106,11 @@ func ParseTime(s string) (time.Time, error) {
 // AppendEntry appends the event's stream entry to dst as field, value pairs
 // (the form XADD takes). Empty optional fields are left out. The event should
 // be valid; AppendEntry does not validate.
+//
+// The values share one string: the ids, numbers and times it formats, and
+// copies of event_data and event_metadata, are written into one buffer
+// that the values then slice, so an entry costs one allocation rather than
+// one per value.
 func (e *Event) AppendEntry(dst []string) ([]string, error) {
 	meta := []byte(nil)
 	if !e.Metadata.IsZero() {
@@ -87,31 +123,101 @@ func (e *Event) AppendEntry(dst []string) ([]string, error) {
 	if len(data) == 0 {
 		data = json.RawMessage(`{}`)
 	}
+	var w entryText
+	id := w.uuid(e.ID)
+	aggregateID := w.uuid(e.AggregateID)
+	version := w.int(e.EventVersion)
+	correlationID := w.uuid(e.CorrelationID)
+	causationID := w.uuid(e.CausationID)
+	createdAt := w.time(e.CreatedAt)
+	scheduledAt := createdAt // usually equal; the same instant has the same text
+	if !e.ScheduledAt.Equal(e.CreatedAt) {
+		scheduledAt = w.time(e.ScheduledAt)
+	}
+	tenantID := w.uuid(e.TenantID)
+	organizationID := w.uuid(e.OrganizationID)
+	userID := w.uuid(e.UserID)
+	maxRetries := w.int(e.MaxRetries)
+	text := w.finish(data, meta)
+	value := func(s span) string { return text[s.lo:s.hi] }
+
 	dst = append(dst,
-		FieldID, e.ID.String(),
+		FieldID, value(id),
 		FieldEventType, e.EventType,
 		FieldSchema, e.Schema,
-		FieldAggregateID, e.AggregateID.String(),
+		FieldAggregateID, value(aggregateID),
 		FieldAggregateType, e.AggregateType,
-		FieldEventVersion, strconv.Itoa(e.EventVersion),
+		FieldEventVersion, value(version),
 	)
-	dst = appendUUID(dst, FieldCorrelationID, e.CorrelationID)
-	dst = appendUUID(dst, FieldCausationID, e.CausationID)
+	dst = appendStr(dst, FieldCorrelationID, value(correlationID))
+	dst = appendStr(dst, FieldCausationID, value(causationID))
 	dst = appendStr(dst, FieldPriority, string(e.Priority))
-	dst = appendTime(dst, FieldScheduledAt, e.ScheduledAt)
+	dst = appendStr(dst, FieldScheduledAt, value(scheduledAt))
 	dst = appendStr(dst, FieldPartitionKey, e.PartitionKey)
-	dst = appendUUID(dst, FieldTenantID, e.TenantID)
-	dst = appendUUID(dst, FieldOrganizationID, e.OrganizationID)
-	dst = appendUUID(dst, FieldUserID, e.UserID)
+	dst = appendStr(dst, FieldTenantID, value(tenantID))
+	dst = appendStr(dst, FieldOrganizationID, value(organizationID))
+	dst = appendStr(dst, FieldUserID, value(userID))
 	dst = appendStr(dst, FieldSourceService, e.SourceService)
 	dst = appendStr(dst, FieldSourceVersion, e.SourceVersion)
-	dst = append(dst, FieldMaxRetries, strconv.Itoa(e.MaxRetries))
-	dst = appendTime(dst, FieldCreatedAt, e.CreatedAt)
-	dst = append(dst, FieldEventData, string(data))
+	dst = append(dst, FieldMaxRetries, value(maxRetries))
+	dst = appendStr(dst, FieldCreatedAt, value(createdAt))
+	dst = append(dst, FieldEventData, text[len(text)-len(data)-len(meta):len(text)-len(meta)])
 	if meta != nil {
-		dst = append(dst, FieldEventMetadata, string(meta))
+		dst = append(dst, FieldEventMetadata, text[len(text)-len(meta):])
 	}
 	return dst, nil
+}
+
+// entryTextMax bounds what entryText formats: seven UUIDs, two times and
+// two ints.
+const entryTextMax = 7*36 + 2*len(TimeLayout) + 2*20
+
+// entryText formats an entry's values on the stack and copies them, with
+// event_data and event_metadata, into one string.
+type entryText struct {
+	buf [entryTextMax]byte
+	n   int
+}
+
+// span is where a value lies in the text; the empty span is an empty
+// (left out) value.
+type span struct{ lo, hi int }
+
+func (w *entryText) uuid(id uuid.UUID) span {
+	if id == uuid.Nil {
+		return span{}
+	}
+	return w.span(len(AppendID(w.buf[w.n:w.n], id)))
+}
+
+func (w *entryText) int(n int) span {
+	return w.span(len(strconv.AppendInt(w.buf[w.n:w.n], int64(n), 10)))
+}
+
+func (w *entryText) time(t time.Time) span {
+	if t.IsZero() {
+		return span{}
+	}
+	return w.span(len(AppendTime(w.buf[w.n:w.n], t)))
+}
+
+// span records the n bytes just appended at w.n. The appends above write
+// into w.buf in place: entryTextMax leaves room for every value.
+func (w *entryText) span(n int) span {
+	s := span{w.n, w.n + n}
+	w.n += n
+	return s
+}
+
+// finish returns the formatted values followed by data and meta, in one
+// allocation.
+func (w *entryText) finish(data, meta []byte) string {
+	var b strings.Builder
+	b.Grow(w.n + len(data) + len(meta))
+	b.Write(w.buf[:w.n])
+	b.Write(data)
+	b.Write(meta)
+	return b.String()
 }
 
 // Entry returns the event's stream entry as a map.
@@ -127,25 +233,11 @@ func (e *Event) Entry() (map[string]string, error) {
 	return m, nil
 }
 
-func appendUUID(dst []string, k string, id uuid.UUID) []string {
-	if id == uuid.Nil {
-		return dst
-	}
-	return append(dst, k, id.String())
-}
-
 func appendStr(dst []string, k, v string) []string {
 	if v == "" {
 		return dst
 	}
 	return append(dst, k, v)
-}
-
-func appendTime(dst []string, k string, t time.Time) []string {
-	if t.IsZero() {
-		return dst
-	}
-	return append(dst, k, FormatTime(t))
 }
 
 // DecodeValues decodes an entry in the form go-redis returns
