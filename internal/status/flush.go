@@ -154,9 +154,13 @@ func (w *Writer) commit(ctx context.Context, reqs []*request) ([]*plan, error) {
 
 // commitPipelined sends BEGIN and every plan's statements in one round
 // trip, and COMMIT in a second one. It rolls back and reports stepwise
-// when some event has no row yet (the stepwise path inserts it before
-// anything refers to it), or when an execution row exists already (a
-// replay after a crash or an ambiguous commit; the stepwise path skips it).
+// when some event has no row yet (a status UPDATE found fewer rows than it
+// names, or an execution's event_id has no row; the stepwise path inserts
+// the row before anything refers to it), or when an execution row exists
+// already (a replay after a crash or an ambiguous commit; the stepwise path
+// skips it). It does not ask which rows exist first: that query cost an
+// index probe per event in every flush, for rows that are almost never
+// missing.
 func (w *Writer) commitPipelined(ctx context.Context, plans []*plan) (stepwise bool, err error) {
 	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
@@ -167,17 +171,18 @@ func (w *Writer) commitPipelined(ctx context.Context, plans []*plan) (stepwise b
 	defer conn.Release()
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	found := make([][]uuid.UUID, len(plans))
+	short := false
+	missing := make([][]uuid.UUID, len(plans))
 	for i, p := range plans {
-		if err := p.queue(b, &found[i]); err != nil {
+		if err := p.queue(b, &short, &missing[i]); err != nil {
 			return false, err
 		}
 	}
 	err = conn.SendBatch(ctx, b).Close()
-	for _, f := range found {
-		stepwise = stepwise || len(f) > 0
+	stepwise = short || store.IsExecutionOrphan(err) || store.IsExecutionConflict(err)
+	for _, m := range missing {
+		stepwise = stepwise || len(m) > 0
 	}
-	stepwise = stepwise || store.IsExecutionConflict(err)
 	if err != nil || stepwise {
 		// The transaction is open or aborted either way; an error here
 		// means the connection is gone, which Release handles.

@@ -180,13 +180,22 @@ func (p *plan) round(dst []store.StatusUpdate, k int, skip map[uuid.UUID]bool) [
 	return dst
 }
 
-// queue puts the plan's statements on b for the pipelined path: the
-// missing-rows query (its result lands in *missing), every status round,
-// the executions (their statistics land in p.counted). It assumes no row is
-// missing and every execution is new (no ON CONFLICT); the caller rolls
-// back if *missing is not empty or an execution id exists.
-func (p *plan) queue(b *pgx.Batch, missing *[]uuid.UUID) error {
-	if err := store.QueueMissingEvents(b, p.schema, p.ids, missing); err != nil {
+// queue puts the plan's statements on b for the pipelined path: every
+// status round (*short is set when one updates fewer rows than it names),
+// then the executions (their statistics land in p.counted). It assumes no
+// row is missing and every execution is new (no ON CONFLICT); the caller
+// rolls back if *short is set, an execution's event has no row, or an
+// execution id exists. Only events without a status change (rare: an
+// update of executions or statistics alone) are looked up first, into
+// *missing, since no UPDATE would notice that their row is missing.
+func (p *plan) queue(b *pgx.Batch, short *bool, missing *[]uuid.UUID) error {
+	var stepless []uuid.UUID
+	for _, id := range p.ids {
+		if len(p.events[id].steps) == 0 {
+			stepless = append(stepless, id)
+		}
+	}
+	if err := store.QueueMissingEvents(b, p.schema, stepless, missing); err != nil {
 		return err
 	}
 	var round []store.StatusUpdate
@@ -195,7 +204,7 @@ func (p *plan) queue(b *pgx.Batch, missing *[]uuid.UUID) error {
 			break
 		}
 		// The statement's arguments are built now, so round can be reused.
-		if err := store.QueueUpdateStatuses(b, p.schema, round); err != nil {
+		if err := store.QueueUpdateStatuses(b, p.schema, round, short); err != nil {
 			return err
 		}
 	}

@@ -20,15 +20,18 @@
 //     redelivered attempt is never counted twice.
 //
 // Usually no row is missing and every execution is new, and the flush takes
-// two round trips: BEGIN and the statements of steps 1–3 are sent in one
+// two round trips: BEGIN and the statements of steps 2–3 are sent in one
 // pipeline (pgx.Batch; the executions without ON CONFLICT, which saves a
-// sixth of their insert), then COMMIT once step 1 found nothing missing. If
-// it found missing rows, or an execution row existed (a replay after a
-// crash), that transaction is rolled back and the flush is written step by
-// step as above (and so are the flushes of the next stepwiseFor: such
-// producers keep publishing that way, and replays come in bursts). Each round trip is a wake-up of the
-// PostgreSQL backend and of this process; on a busy machine each costs
-// milliseconds, and every event of the flush waits for all of them.
+// sixth of their insert), then COMMIT. Step 1 is skipped there: a missing
+// row shows as an UPDATE that changed fewer rows than it names, or as an
+// execution whose event_id has no row (only events without a status change
+// are looked up). Then, or if an execution row existed
+// (a replay after a crash), that transaction is rolled back and the flush
+// is written step by step as above (and so are the flushes of the next
+// stepwiseFor: such producers keep publishing that way, and replays come in
+// bursts). Each round trip is a wake-up of the PostgreSQL backend and of
+// this process; on a busy machine each costs milliseconds, and every event
+// of the flush waits for all of them.
 //
 // The statistics (and Update.Stats) are summed in memory and added to the
 // `actions` rows every Options.StatsInterval by store.AddActionStats, outside

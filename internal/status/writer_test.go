@@ -91,36 +91,57 @@ func TestMissingRowIsInsertedFromTheEntry(t *testing.T) {
 // TestPipelinedFlushFallsBackForMissingRows: flushes whose rows exist are
 // pipelined; one naming a missing row is rolled back and written step by
 // step (inserting the row), with nothing counted twice; flushes stay
-// stepwise for a while, then try the pipeline again.
+// stepwise for a while, then try the pipeline again. The pipeline notices
+// the missing row however the update names it: a status change (the UPDATE
+// finds fewer rows), executions alone (their event_id has no row), or
+// neither (looked up).
 func TestPipelinedFlushFallsBackForMissingRows(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	w, _ := newWriter(t, e.pool, status.Options{MaxWait: -1})
-	a, b := e.newEvent(t, true), e.newEvent(t, true)
-	require.NoError(t, w.Write(e.ctx, done(t, e.schema, a, e.action), done(t, e.schema, b, e.action)))
-	require.Equal(t, int64(1), w.Pipelined())
-	require.False(t, w.Stepwise())
+	for _, tc := range []struct {
+		name       string
+		shape      func(status.Update) status.Update
+		executions int // of the missing event
+	}{
+		{"status and execution", func(u status.Update) status.Update { return u }, 1},
+		{"status only", func(u status.Update) status.Update { u.Executions = nil; return u }, 0},
+		{"execution only", func(u status.Update) status.Update { u.Status = store.StatusUpdate{}; return u }, 1},
+		{"neither", func(u status.Update) status.Update {
+			u.Status, u.Executions = store.StatusUpdate{}, nil
+			return u
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			w, _ := newWriter(t, e.pool, status.Options{MaxWait: -1})
+			a, b := e.newEvent(t, true), e.newEvent(t, true)
+			require.NoError(t, w.Write(e.ctx, done(t, e.schema, a, e.action), done(t, e.schema, b, e.action)))
+			require.Equal(t, int64(1), w.Pipelined())
+			require.False(t, w.Stepwise())
 
-	missing, stored := e.newEvent(t, false), e.newEvent(t, true)
-	require.NoError(t, w.Write(e.ctx, done(t, e.schema, stored, e.action), done(t, e.schema, missing, e.action)))
-	require.Equal(t, int64(1), w.Pipelined(), "the pipelined attempt was rolled back")
-	require.True(t, w.Stepwise())
-	require.Equal(t, 4, e.count(t, "SELECT count(*) FROM S.events WHERE status = 'completed'"))
-	require.Equal(t, 4, e.count(t, "SELECT count(*) FROM S.action_executions"))
+			missing, stored := e.newEvent(t, false), e.newEvent(t, true)
+			require.NoError(t, w.Write(e.ctx, done(t, e.schema, stored, e.action), tc.shape(done(t, e.schema, missing, e.action))))
+			require.Equal(t, int64(1), w.Pipelined(), "the pipelined attempt was rolled back")
+			require.True(t, w.Stepwise())
+			require.Equal(t, 1, e.count(t, "SELECT count(*) FROM S.events WHERE id = $1", missing.ID), "the missing row is inserted")
+			require.Equal(t, 3, e.count(t, "SELECT count(*) FROM S.events WHERE status = 'completed' AND id <> $1", missing.ID))
+			require.Equal(t, 3+tc.executions, e.count(t, "SELECT count(*) FROM S.action_executions"))
 
-	later := e.newEvent(t, true)
-	require.NoError(t, w.Write(e.ctx, done(t, e.schema, later, e.action)))
-	require.Equal(t, int64(1), w.Pipelined(), "stepwise while the window lasts")
-	w.EndStepwise()
-	last := e.newEvent(t, true)
-	require.NoError(t, w.Write(e.ctx, done(t, e.schema, last, e.action)))
-	require.Equal(t, int64(2), w.Pipelined())
+			later := e.newEvent(t, true)
+			require.NoError(t, w.Write(e.ctx, done(t, e.schema, later, e.action)))
+			require.Equal(t, int64(1), w.Pipelined(), "stepwise while the window lasts")
+			w.EndStepwise()
+			last := e.newEvent(t, true)
+			require.NoError(t, w.Write(e.ctx, done(t, e.schema, last, e.action)))
+			require.Equal(t, int64(2), w.Pipelined())
 
-	require.Equal(t, 6, e.count(t, "SELECT count(*) FROM S.events WHERE status = 'completed'"))
-	require.Equal(t, 6, e.count(t, "SELECT count(*) FROM S.action_executions"))
-	w.WriteStatsNow(e.ctx)
-	require.Equal(t, 6, e.count(t, "SELECT total_executions FROM S.actions WHERE id = $1", e.action),
-		"the rolled-back attempt's statistics are not counted")
+			require.Equal(t, 5, e.count(t, "SELECT count(*) FROM S.events WHERE status = 'completed' AND id <> $1", missing.ID))
+			require.Equal(t, 5+tc.executions, e.count(t, "SELECT count(*) FROM S.action_executions"))
+			w.WriteStatsNow(e.ctx)
+			require.Equal(t, 5+tc.executions, e.count(t, "SELECT total_executions FROM S.actions WHERE id = $1", e.action),
+				"the rolled-back attempt's statistics are not counted")
+		})
+	}
 }
 
 func TestStatusChangesOfOneEventKeepTheirOrder(t *testing.T) {

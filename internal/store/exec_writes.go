@@ -232,6 +232,15 @@ func IsExecutionConflict(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.TableName == "action_executions"
 }
 
+// IsExecutionOrphan reports whether err is an action_executions row whose
+// event has no row (foreign_key_violation on event_id): the event reached a
+// stream without its row, which a caller inserts before its executions.
+func IsExecutionOrphan(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503" && pgErr.TableName == "action_executions" &&
+		(pgErr.ConstraintName == "action_executions_event_id_fkey" || strings.HasPrefix(pgErr.Detail, "Key (event_id)="))
+}
+
 func scanCounted(rows pgx.Rows, schema string, n int) ([]ActionStats, error) {
 	st, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ActionStats, error) {
 		var a ActionStats

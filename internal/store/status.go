@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/neo-events/neo-events/event"
@@ -64,13 +65,24 @@ func UpdateStatuses(ctx context.Context, db DB, schema string, ups []StatusUpdat
 	return nil
 }
 
-// QueueUpdateStatuses queues UpdateStatuses on b.
-func QueueUpdateStatuses(b *pgx.Batch, schema string, ups []StatusUpdate) error {
-	sql, args, _, err := updateStatement(schema, ups)
+// QueueUpdateStatuses queues UpdateStatuses on b. When the statement
+// updates fewer rows than ups names distinct ids, *short is set: a row is
+// missing (an event that reached a stream without its row) or a move is
+// illegal, which UpdateStatuses would skip silently. A caller that must
+// insert missing rows first then redoes the batch step by step (as the
+// status writer does), instead of asking PostgreSQL which ids exist before
+// every update.
+func QueueUpdateStatuses(b *pgx.Batch, schema string, ups []StatusUpdate, short *bool) error {
+	sql, args, n, err := updateStatement(schema, ups)
 	if err != nil || sql == "" {
 		return err
 	}
-	b.Queue(sql, args...)
+	b.Queue(sql, args...).Exec(func(ct pgconn.CommandTag) error {
+		if ct.RowsAffected() < int64(n) {
+			*short = true
+		}
+		return nil
+	})
 	return nil
 }
 
