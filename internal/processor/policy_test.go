@@ -43,7 +43,7 @@ func TestPolicyCache(t *testing.T) {
 			if err != nil {
 				want, _ = retry.Resolve(nil, tc.maxRetries, tc.has, fallback)
 			}
-			got := p.policy(jobWith(tc.maxRetries, tc.has), tc.a)
+			got := p.policy(jobWith(tc.maxRetries, tc.has), &tc.a)
 			require.Equal(t, want, got, "round %d: %s max_retries=%d has=%v", round, tc.a.Name, tc.maxRetries, tc.has)
 		}
 	}

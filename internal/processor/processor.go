@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -88,9 +89,47 @@ type Processor struct {
 
 	// Resolved retry policies by the action's raw retry_policy: looked up
 	// with m[string(raw)], which Go does without converting (allocating).
-	policyMu    sync.RWMutex
-	policies    map[string][]cachedPolicy
+	// Every event reads it and it rarely changes, so readers load the map
+	// without a lock (a shared RWMutex's reader count bounced between the
+	// cores) and a writer replaces it with a copy under policyMu.
+	policyMu    sync.Mutex
+	policies    atomic.Pointer[map[string][]cachedPolicy]
 	policyCount int
+
+	// The counters every successful event and action increment, by event
+	// type and by action name: WithLabelValues hashes and validates its
+	// three labels on every call.
+	eventsOK  childCache
+	actionsOK childCache
+}
+
+// childCache holds the children of one counter vector that share every
+// label but one. Its size is bounded by the vector's own cardinality.
+type childCache struct {
+	m sync.Map // label value -> prometheus.Counter
+}
+
+// get returns the child for label v, made with mk on first use.
+func (c *childCache) get(v string, mk func(v string) prometheus.Counter) prometheus.Counter {
+	if x, ok := c.m.Load(v); ok {
+		return x.(prometheus.Counter)
+	}
+	x, _ := c.m.LoadOrStore(v, mk(v))
+	return x.(prometheus.Counter)
+}
+
+// eventSucceeded counts a successful event of type t.
+func (p *Processor) eventSucceeded(t string) {
+	p.eventsOK.get(t, func(t string) prometheus.Counter {
+		return p.m.EventsTotal.WithLabelValues(p.opt.Group, t, metrics.OutcomeSuccess)
+	}).Inc()
+}
+
+// actionSucceeded counts a successful attempt of the action named name.
+func (p *Processor) actionSucceeded(name string) {
+	p.actionsOK.get(name, func(name string) prometheus.Counter {
+		return p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, name, metrics.OutcomeSuccess)
+	}).Inc()
 }
 
 // cachedPolicy is a resolved policy and the event inputs it depends on.
@@ -487,22 +526,21 @@ func (p *Processor) markCompleted(ctx context.Context, j *job, t *task, res *res
 //
 //go:noinline
 func (p *Processor) maxAttempts(j *job, a *dispatch.Action) int {
-	return p.policy(j, *a).MaxAttempts()
+	return p.policy(j, a).MaxAttempts()
 }
 
 // policy resolves an action's retry policy for an event. Results are
 // cached: parsing the action's retry_policy JSON for every event cost a
 // tenth of the worker's CPU.
-func (p *Processor) policy(j *job, a dispatch.Action) retry.Policy {
+func (p *Processor) policy(j *job, a *dispatch.Action) retry.Policy {
 	_, has := j.field(event.FieldMaxRetries)
-	p.policyMu.RLock()
-	for _, c := range p.policies[string(a.RetryPolicy)] {
-		if c.maxRetries == j.ev.MaxRetries && c.has == has {
-			p.policyMu.RUnlock()
-			return c.pol
+	if m := p.policies.Load(); m != nil {
+		for _, c := range (*m)[string(a.RetryPolicy)] {
+			if c.maxRetries == j.ev.MaxRetries && c.has == has {
+				return c.pol
+			}
 		}
 	}
-	p.policyMu.RUnlock()
 	pol, err := retry.Resolve(a.RetryPolicy, j.ev.MaxRetries, has, p.opt.Fallback)
 	if err != nil {
 		j.logger().Warn("action retry_policy is invalid; using the event's max_retries and config defaults",
@@ -512,11 +550,17 @@ func (p *Processor) policy(j *job, a dispatch.Action) retry.Policy {
 	p.policyMu.Lock()
 	defer p.policyMu.Unlock()
 	if p.policyCount < maxCachedPolicies {
-		if p.policies == nil {
-			p.policies = make(map[string][]cachedPolicy)
+		old := p.policies.Load()
+		m := make(map[string][]cachedPolicy, p.policyCount+1)
+		if old != nil {
+			for k, v := range *old {
+				m[k] = v
+			}
 		}
+		// A new slice: readers may be walking the old one.
 		k := string(a.RetryPolicy)
-		p.policies[k] = append(p.policies[k], cachedPolicy{maxRetries: j.ev.MaxRetries, has: has, pol: pol})
+		m[k] = append(slices.Clip(m[k]), cachedPolicy{maxRetries: j.ev.MaxRetries, has: has, pol: pol})
+		p.policies.Store(&m)
 		p.policyCount++
 	}
 	return pol
@@ -564,7 +608,7 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 		if p.w != nil {
 			p.addExecution(c, j, t, r, store.ExecCompleted)
 		}
-		p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, t.action.Name, metrics.OutcomeSuccess).Inc()
+		p.actionSucceeded(t.action.Name)
 	}
 	if c.lastErr != "" {
 		item.LastError = c.lastErr
@@ -617,7 +661,7 @@ func (p *Processor) settle(j *job, t *task, r *result, item *retryItem, now time
 	}
 	item.RetryCount = max(item.RetryCount, t.attempt-1)
 	c.lastErr = errText(r)
-	pol := p.policy(j, *t.action)
+	pol := p.policy(j, t.action)
 	delay, again := retry.Next(pol, t.attempt, r.Err, rand.Float64())
 	if r.UnknownHandler || r.Permanent {
 		again = false
@@ -685,11 +729,11 @@ func (p *Processor) scheduleRetry(j *job, item *retryItem, next []pendingAction,
 }
 
 func (p *Processor) finished(j *job, item *retryItem) {
-	outcome := metrics.OutcomeSuccess
 	if item.Failed {
-		outcome = metrics.OutcomeFailed
+		p.m.EventsTotal.WithLabelValues(p.opt.Group, j.ev.EventType, metrics.OutcomeFailed).Inc()
+	} else {
+		p.eventSucceeded(j.ev.EventType)
 	}
-	p.m.EventsTotal.WithLabelValues(p.opt.Group, j.ev.EventType, outcome).Inc()
 	if !j.ev.CreatedAt.IsZero() {
 		p.e2e.Observe(time.Since(j.ev.CreatedAt).Seconds())
 	}
