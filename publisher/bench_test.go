@@ -136,3 +136,23 @@ func BenchmarkPublish64Callers(b *testing.B) {
 	wg.Wait()
 	reportRate(b, b.N, time.Since(start))
 }
+
+// BenchmarkAddToStreams is the transport alone through the public
+// AddToStreams, as publisher-bench redis-only calls it: 256 events per
+// pipeline, validation included, no scratch or registry kept by the caller.
+func BenchmarkAddToStreams(b *testing.B) {
+	_, rdb, prefix, schema := benchEnv(b)
+	const batch = 256
+	evs := benchEvents(b, schema, batch)
+	ctx := context.Background()
+	opt := Options{Prefix: prefix}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := AddToStreams(ctx, rdb, opt, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, b.N*batch, time.Since(start))
+}
