@@ -118,3 +118,22 @@ func BenchmarkFormatTime(b *testing.B) {
 		_ = event.FormatTime(t)
 	}
 }
+
+// BenchmarkNewID compares NewID with uuid.NewV7, which it used to call
+// (one crypto/rand read per id).
+func BenchmarkNewID(b *testing.B) {
+	b.Run("event.NewID", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := event.NewID(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("uuid.NewV7", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := uuid.NewV7(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
