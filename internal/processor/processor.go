@@ -206,14 +206,38 @@ type job struct {
 	taskBuf [1]task
 	resBuf  [1]result
 	ownItem retryItem
+
+	// abandoned: a handler of the job was abandoned and may still be
+	// running, with where as its logger's fields: the job is not recycled.
+	abandoned bool
 }
 
-// newJob returns the job of ev, read from stream at entry id.
+// jobs recycles jobs: at almost a kilobyte each, one per event, they were
+// a fifth of what a worker allocated per event (garbage the GC paid for).
+var jobs = sync.Pool{New: func() any { return new(job) }}
+
+// newJob returns the job of ev, read from stream at entry id. Give it back
+// with releaseJob once its event is done.
 func (p *Processor) newJob(ev *event.Event, stream, id string) *job {
-	j := &job{ev: ev, stream: stream, base: p.log}
+	j := jobs.Get().(*job)
+	j.ev, j.stream, j.base = ev, stream, p.log
 	j.where = [4]zap.Field{zap.String(logging.KeyEventType, ev.EventType), zap.String(logging.KeySchema, ev.Schema),
 		zap.String(logging.KeyStream, stream), zap.String(logging.KeyEntryID, id)}
 	return j
+}
+
+// releaseJob recycles j after run returned: nothing the processor started
+// for it still runs (attempts are awaited, done-markers and acknowledgements
+// hold their own copies), and what outlives it (the event, the status
+// update, loggers) holds no pointer into it. Handlers get the job's where
+// fields for their logger (dispatch.RunRequest.LogFields); one that was
+// abandoned may still use them, so its job is left to the GC.
+func releaseJob(j *job) {
+	if j.abandoned {
+		return
+	}
+	*j = job{}
+	jobs.Put(j)
 }
 
 // logger is the job's logger: where, event_id and correlation_id.
@@ -255,6 +279,7 @@ func (j *job) entryFields() map[string]string {
 func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
 	if j := p.deliveryJob(ctx, &d); j != nil {
 		p.run(ctx, j)
+		releaseJob(j)
 	}
 }
 
@@ -343,6 +368,11 @@ func (p *Processor) run(ctx context.Context, j *job) {
 	// first attempt is acknowledged right after it returns: no marker.
 	j.needsMarker = p.w != nil || len(tasks) > 1 || j.item != nil || len(waiting) > 0
 	results := p.execute(ctx, j, tasks)
+	for i := range results {
+		if errors.Is(results[i].Err, dispatch.ErrAbandoned) {
+			j.abandoned = true
+		}
+	}
 	if ctx.Err() != nil {
 		// Shutting down: what ran is in the done-marker; the rest is
 		// released for another worker.
@@ -868,4 +898,5 @@ func (p *Processor) runRetry(ctx context.Context, raw string) {
 	j := p.newJob(ev, item.Stream, item.EntryID)
 	j.fields, j.item, j.itemRaw = item.Fields, item, raw
 	p.run(ctx, j)
+	releaseJob(j)
 }
