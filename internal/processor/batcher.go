@@ -22,6 +22,14 @@ type batcher struct {
 	max   int
 	group string
 	log   *zap.Logger
+
+	// Scratch of run's goroutine, reused from one pipeline to the next.
+	batch    []*op
+	bounds   []int
+	acks     []*op
+	byStream map[string][]string
+	order    []string
+	keys     []string
 }
 
 type op struct {
@@ -106,7 +114,7 @@ func (b *batcher) run(stop <-chan struct{}) {
 				}
 			}
 		}
-		batch := []*op{first}
+		batch := append(b.batch[:0], first)
 	gather:
 		for len(batch) < b.max {
 			select {
@@ -117,6 +125,8 @@ func (b *batcher) run(stop <-chan struct{}) {
 			}
 		}
 		b.exec(batch)
+		clear(batch) // drop the ops: pooled ones are reused by others
+		b.batch = batch[:0]
 	}
 }
 
@@ -125,8 +135,9 @@ func (b *batcher) exec(batch []*op) {
 	// A background context: results must come back even while shutting
 	// down, or callers would not know whether they acknowledged.
 	ctx := context.Background()
-	bounds := make([]int, len(batch)+1)
-	var acks []*op
+	bounds := append(b.bounds[:0], make([]int, len(batch)+1)...)
+	b.bounds = bounds
+	acks := b.acks[:0]
 	for i, o := range batch {
 		if o.isAck {
 			acks = append(acks, o)
@@ -156,6 +167,8 @@ func (b *batcher) exec(batch []*op) {
 	for _, o := range acks {
 		o.done <- cmdsErr(cmds, ackStart, ackStart+ackCmds, execErr)
 	}
+	clear(acks)
+	b.acks = acks[:0]
 }
 
 // fillAcks adds one XACK per stream and one DEL for the done-markers, and
@@ -164,27 +177,48 @@ func (b *batcher) fillAcks(ctx context.Context, pipe redis.Pipeliner, acks []*op
 	if len(acks) == 0 {
 		return 0
 	}
-	byStream := map[string][]string{}
-	var order []string
-	keys := make([]string, 0, len(acks))
+	if b.byStream == nil {
+		b.byStream = map[string][]string{}
+	}
+	byStream, order, keys := b.byStream, b.order[:0], b.keys[:0]
 	for _, o := range acks {
-		if _, ok := byStream[o.ack.stream]; !ok {
+		ids := byStream[o.ack.stream]
+		if len(ids) == 0 { // the stream's first ack of this pipeline
 			order = append(order, o.ack.stream)
 		}
-		byStream[o.ack.stream] = append(byStream[o.ack.stream], o.ack.id)
+		byStream[o.ack.stream] = append(ids, o.ack.id)
 		if o.ack.doneKey != "" {
 			keys = append(keys, o.ack.doneKey)
 		}
 	}
 	for _, s := range order {
+		// XAck copies the ids into its command's arguments.
 		pipe.XAck(ctx, s, b.group, byStream[s]...)
 	}
 	n := len(order)
 	if len(keys) > 0 {
+		// Unlink too copies the keys.
 		pipe.Unlink(ctx, keys...)
 		n++
 	}
+	b.keepAckScratch(order, keys)
 	return n
+}
+
+// keepAckScratch empties fillAcks's scratch for the next pipeline, keeping
+// the memory but no strings. The streams' id slices are kept unless there
+// were many streams (a worker reads a handful).
+func (b *batcher) keepAckScratch(order, keys []string) {
+	if len(b.byStream) > 64 {
+		clear(b.byStream)
+	}
+	for s, ids := range b.byStream {
+		clear(ids)
+		b.byStream[s] = ids[:0]
+	}
+	clear(order)
+	clear(keys)
+	b.order, b.keys = order[:0], keys[:0]
 }
 
 // cmdsErr is the first error among cmds[from:to], or execErr when the

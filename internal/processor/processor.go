@@ -511,13 +511,15 @@ func (p *Processor) execute(ctx context.Context, j *job, tasks []task) []result 
 		p.attempt(ctx, j, &tasks[0], &results[0])
 		return results
 	}
+	// The goroutines get pointers, not the slices: a slice they captured
+	// would be moved to the heap on every call, the usual one included.
 	var wg sync.WaitGroup
 	for i := range tasks {
 		wg.Add(1)
-		go func(i int) {
+		go func(t *task, r *result) {
 			defer wg.Done()
-			p.attempt(ctx, j, &tasks[i], &results[i])
-		}(i)
+			p.attempt(ctx, j, t, r)
+		}(&tasks[i], &results[i])
 	}
 	wg.Wait()
 	return results
