@@ -264,9 +264,10 @@ func (p *Publisher) prepare(e *event.Event) {
 	if e.Priority == "" {
 		e.Priority = event.PriorityNormal
 	}
-	now := event.Now()
 	if e.CreatedAt.IsZero() {
-		e.CreatedAt = now
+		// Only here: event.New set it already, and reading the clock
+		// for every event showed in profiles.
+		e.CreatedAt = event.Now()
 	}
 	if e.UpdatedAt.IsZero() {
 		e.UpdatedAt = e.CreatedAt

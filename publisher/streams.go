@@ -96,10 +96,10 @@ var (
 )
 
 // reset drops the references the last batch left, so a reused batch does
-// not keep events alive.
+// not keep events alive. b.args needs no clearing: it points only into
+// b.fields and at the cached stream keys, which the batch keeps anyway.
 func (b *entryBatch) reset() {
 	clear(b.fields)
-	clear(b.args)
 	clear(b.cmds)
 	b.fields, b.args, b.cmds, b.dist = b.fields[:0], b.args[:0], b.cmds[:0], b.dist[:0]
 }
