@@ -2,6 +2,7 @@ package event
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,47 +123,49 @@ func Normalize(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
-// NewID returns a UUIDv7: time-ordered, and monotonic within this process
-// (github.com/google/uuid keeps a per-process sequence for equal milliseconds).
+// NewID returns a UUIDv7: time-ordered, and strictly increasing within this
+// process. Like github.com/google/uuid's NewV7, it fills the 12 bits after
+// the millisecond timestamp with the sub-millisecond time (in 256 ns steps)
+// and takes the next value when the clock has not moved on; the last 62
+// bits are random.
 func NewID() (uuid.UUID, error) {
-	id, err := uuid.NewV7FromReader(&idRandom)
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("generate event id: %w", err)
-	}
-	return id, nil
+	return ids.next()
 }
 
-// idRandom is where NewID takes its random bits.
-var idRandom randomPool
+// ids generates the event ids of this process.
+var ids idGenerator
 
-// randomPool hands out crypto/rand bytes from a buffer it refills 4 KiB at
-// a time: one crypto/rand call per 256 ids rather than one per id, which
-// cost more than the rest of NewID. The bytes are crypto/rand's; only the
-// per-call overhead is shared (github.com/google/uuid's EnableRandPool does
-// the same, but process-wide and not safe to switch on concurrently).
-type randomPool struct {
+// idGenerator keeps NewID's sequence and its random bits under one lock.
+// The random bits come from crypto/rand 4 KiB at a time: one call per 512
+// ids rather than one per id, which cost more than the rest of an id (the
+// bytes are crypto/rand's; only the per-call overhead is shared).
+type idGenerator struct {
 	mu   sync.Mutex
-	buf  [4096]byte
-	left int // unused bytes, at the end of buf
+	last int64 // unix_ts_ms<<12 | sequence of the last id
+	rnd  [4096]byte
+	left int // unused bytes at the end of rnd
 }
 
-// Read fills b; it fails only if crypto/rand does.
-func (p *randomPool) Read(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for n < len(b) {
-		if p.left == 0 {
-			if _, err := rand.Read(p.buf[:]); err != nil {
-				return n, fmt.Errorf("read random bytes: %w", err)
-			}
-			p.left = len(p.buf)
+func (g *idGenerator) next() (uuid.UUID, error) {
+	nano := time.Now().UnixNano()
+	milli := nano / int64(time.Millisecond)
+	seq := (nano - milli*int64(time.Millisecond)) >> 8 // 0..3906
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := max(milli<<12+seq, g.last+1)
+	if g.left < 8 {
+		if _, err := rand.Read(g.rnd[:]); err != nil {
+			return uuid.Nil, fmt.Errorf("generate event id: %w", err)
 		}
-		c := copy(b[n:], p.buf[len(p.buf)-p.left:])
-		p.left -= c
-		n += c
+		g.left = len(g.rnd)
 	}
-	return n, nil
+	g.last = now
+	var id uuid.UUID
+	binary.BigEndian.PutUint64(id[:8], uint64(now>>12)<<16|0x7000|uint64(now&0xfff))
+	copy(id[8:], g.rnd[len(g.rnd)-g.left:])
+	g.left -= 8
+	id[8] = id[8]&0x3f | 0x80 // variant 10
+	return id, nil
 }
 
 // AppendID appends the canonical text form of id (as id.String() gives
