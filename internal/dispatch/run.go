@@ -303,6 +303,13 @@ func (d *Dispatcher) acquire(ctx context.Context, run *actionRun, n int) (*semap
 		}
 		d.runMu.Unlock()
 	}
+	if ctx.Err() == nil {
+		select { // a free slot, the usual case, without a two-way select
+		case s.ch <- struct{}{}:
+			return s, nil
+		default:
+		}
+	}
 	select {
 	case s.ch <- struct{}{}:
 		return s, nil
