@@ -544,24 +544,42 @@ func execTrunc(s string) string {
 	return s
 }
 
-// execArgs are the column arrays of one insert, in execColumns order.
+// pgArray is a column parameter in the form pgx encodes with the least
+// work: a pgtype.ArrayGetter whose elements are pointers into the slice (an
+// interface holds a pointer without allocating, where pgtype.FlatArray boxes
+// every element) to pgtype values that implement their codec's valuer
+// interface (so no wrapper plan runs per element). T is pgtype.UUID, Text,
+// Timestamptz, Int4 or Bool.
+type pgArray[T any] []T
+
+func (a pgArray[T]) Dimensions() []pgtype.ArrayDimension {
+	if a == nil {
+		return nil
+	}
+	return []pgtype.ArrayDimension{{Length: int32(len(a)), LowerBound: 1}}
+}
+
+func (a pgArray[T]) Index(i int) any { return &a[i] }
+
+func (a pgArray[T]) IndexType() any { return new(T) }
+
+// execArgs are the column arrays of one insert, in execColumns order. Every
+// element is valid (not NULL): NULL is spelled by a zero value (execExprs).
 type execArgs struct {
 	now                                      time.Time
-	id, eventID, actionID, parent            [][16]byte
-	status, errMsg, errDetails, stack        []string
-	queueMsg, worker, input, output, xctx    []string
-	queued, started, completed, created, upd []time.Time
-	duration, attempt, mem, cpu              []int32
-	retry                                    []bool
+	id, eventID, actionID, parent            pgArray[pgtype.UUID]
+	status, errMsg, errDetails, stack        pgArray[pgtype.Text]
+	queueMsg, worker, input, output, xctx    pgArray[pgtype.Text]
+	queued, started, completed, created, upd pgArray[pgtype.Timestamptz]
+	duration, attempt, mem, cpu              pgArray[pgtype.Int4]
+	retry                                    pgArray[pgtype.Bool]
 }
 
 func newExecArgs(n int, now time.Time) *execArgs {
-	// [16]byte, not uuid.UUID: pgx encodes it directly, while uuid.UUID
-	// goes through driver.Valuer and a string per element.
-	uuids := func() [][16]byte { return make([][16]byte, 0, n) }
-	strs := func() []string { return make([]string, 0, n) }
-	times := func() []time.Time { return make([]time.Time, 0, n) }
-	ints := func() []int32 { return make([]int32, 0, n) }
+	uuids := func() pgArray[pgtype.UUID] { return make(pgArray[pgtype.UUID], 0, n) }
+	strs := func() pgArray[pgtype.Text] { return make(pgArray[pgtype.Text], 0, n) }
+	times := func() pgArray[pgtype.Timestamptz] { return make(pgArray[pgtype.Timestamptz], 0, n) }
+	ints := func() pgArray[pgtype.Int4] { return make(pgArray[pgtype.Int4], 0, n) }
 	return &execArgs{
 		now: now,
 		id:  uuids(), eventID: uuids(), actionID: uuids(), parent: uuids(),
@@ -569,34 +587,34 @@ func newExecArgs(n int, now time.Time) *execArgs {
 		queueMsg: strs(), worker: strs(), input: strs(), output: strs(), xctx: strs(),
 		queued: times(), started: times(), completed: times(), created: times(), upd: times(),
 		duration: ints(), attempt: ints(), mem: ints(), cpu: ints(),
-		retry: make([]bool, 0, n),
+		retry: make(pgArray[pgtype.Bool], 0, n),
 	}
 }
 
 func (a *execArgs) add(x *Execution) {
-	a.id = append(a.id, x.ID)
-	a.eventID = append(a.eventID, x.EventID)
-	a.actionID = append(a.actionID, x.ActionID)
-	a.parent = append(a.parent, x.ParentExecutionID)
-	a.status = append(a.status, x.Status)
-	a.queued = append(a.queued, timeOr(x.QueuedAt, a.now))
-	a.started = append(a.started, execTime(x.StartedAt))
-	a.completed = append(a.completed, execTime(x.CompletedAt))
-	a.created = append(a.created, timeOr(x.CreatedAt, a.now))
-	a.upd = append(a.upd, timeOr(x.UpdatedAt, a.now))
-	a.duration = append(a.duration, execInt4(x.DurationMS))
-	a.attempt = append(a.attempt, int32(x.Attempt))
-	a.retry = append(a.retry, x.IsRetry)
-	a.errMsg = append(a.errMsg, x.ErrorMessage)
-	a.errDetails = append(a.errDetails, execJSON(x.ErrorDetails))
-	a.stack = append(a.stack, x.ErrorStackTrace)
-	a.queueMsg = append(a.queueMsg, x.QueueMessageID)
-	a.worker = append(a.worker, x.WorkerID)
-	a.mem = append(a.mem, execInt4(x.MemoryUsageMB))
-	a.cpu = append(a.cpu, execInt4(x.CPUTimeMS))
-	a.input = append(a.input, execJSON(x.InputData))
-	a.output = append(a.output, execJSON(x.OutputData))
-	a.xctx = append(a.xctx, execJSON(x.ExecutionContext))
+	a.id = append(a.id, pgUUID(x.ID))
+	a.eventID = append(a.eventID, pgUUID(x.EventID))
+	a.actionID = append(a.actionID, pgUUID(x.ActionID))
+	a.parent = append(a.parent, pgUUID(x.ParentExecutionID))
+	a.status = append(a.status, validText(x.Status))
+	a.queued = append(a.queued, validTime(timeOr(x.QueuedAt, a.now)))
+	a.started = append(a.started, validTime(execTime(x.StartedAt)))
+	a.completed = append(a.completed, validTime(execTime(x.CompletedAt)))
+	a.created = append(a.created, validTime(timeOr(x.CreatedAt, a.now)))
+	a.upd = append(a.upd, validTime(timeOr(x.UpdatedAt, a.now)))
+	a.duration = append(a.duration, validInt4(execInt4(x.DurationMS)))
+	a.attempt = append(a.attempt, validInt4(int32(x.Attempt)))
+	a.retry = append(a.retry, pgtype.Bool{Bool: x.IsRetry, Valid: true})
+	a.errMsg = append(a.errMsg, validText(x.ErrorMessage))
+	a.errDetails = append(a.errDetails, validText(execJSON(x.ErrorDetails)))
+	a.stack = append(a.stack, validText(x.ErrorStackTrace))
+	a.queueMsg = append(a.queueMsg, validText(x.QueueMessageID))
+	a.worker = append(a.worker, validText(x.WorkerID))
+	a.mem = append(a.mem, validInt4(execInt4(x.MemoryUsageMB)))
+	a.cpu = append(a.cpu, validInt4(execInt4(x.CPUTimeMS)))
+	a.input = append(a.input, validText(execJSON(x.InputData)))
+	a.output = append(a.output, validText(execJSON(x.OutputData)))
+	a.xctx = append(a.xctx, validText(execJSON(x.ExecutionContext)))
 }
 
 // slice returns the arguments in execColumns order.
@@ -609,6 +627,14 @@ func (a *execArgs) slice() []any {
 		a.created, a.upd,
 	}
 }
+
+func pgUUID(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
+
+func validText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: true} }
+
+func validTime(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: true} }
+
+func validInt4(n int32) pgtype.Int4 { return pgtype.Int4{Int32: n, Valid: true} }
 
 // execTime normalizes t; the zero time stays zero and is sent as NULL.
 func execTime(t time.Time) time.Time {

@@ -49,6 +49,15 @@ var transitionMoves = func() []string {
 	return moves
 }()
 
+// transitionMovesArg is transitionMoves as the UPDATE's last parameter.
+var transitionMovesArg = func() pgArray[pgtype.Text] {
+	a := make(pgArray[pgtype.Text], len(transitionMoves))
+	for i, m := range transitionMoves {
+		a[i] = validText(m)
+	}
+	return a
+}()
+
 // UpdateStatuses applies a batch of status writes in one statement. A write
 // whose move is illegal by event.Status.CanTransition (for example anything
 // after completed, as an at-least-once redelivery would attempt) is skipped,
@@ -116,7 +125,7 @@ FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::in
             $7::text[], $8::text[], $9::text[])
      AS u(id, status, started_at, completed_at, duration_ms, retry_count, error_message, error_details, message_id)
 WHERE e.id = u.id
-  AND (COALESCE(e.status::text, 'pending') || '>' || u.status) = ANY($10::text[])`, append(cols, transitionMoves), len(ups), nil
+  AND (COALESCE(e.status::text, 'pending') || '>' || u.status) = ANY($10::text[])`, append(cols, transitionMovesArg), len(ups), nil
 }
 
 // lastPerID keeps the last write per id, in first-seen order, because one
@@ -139,16 +148,18 @@ func lastPerID(ups []StatusUpdate) []StatusUpdate {
 // arrays the UPDATE unnests.
 func statusColumns(ups []StatusUpdate) ([]any, error) {
 	n := len(ups)
-	ids := make([][16]byte, n)
-	statuses := make([]string, n)
-	started, completed := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
-	durations, retries := make([]pgtype.Int4, n), make([]pgtype.Int4, n)
-	messages, details, msgIDs := make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
-	for i, u := range ups {
+	// pgArray: the form pgx encodes with the least work (exec_writes.go).
+	ids := make(pgArray[pgtype.UUID], n)
+	statuses := make(pgArray[pgtype.Text], n)
+	started, completed := make(pgArray[pgtype.Timestamptz], n), make(pgArray[pgtype.Timestamptz], n)
+	durations, retries := make(pgArray[pgtype.Int4], n), make(pgArray[pgtype.Int4], n)
+	messages, details, msgIDs := make(pgArray[pgtype.Text], n), make(pgArray[pgtype.Text], n), make(pgArray[pgtype.Text], n)
+	for i := range ups {
+		u := &ups[i]
 		if err := u.validate(); err != nil {
 			return nil, err
 		}
-		ids[i], statuses[i] = u.ID, string(u.Status)
+		ids[i], statuses[i] = pgUUID(u.ID), validText(string(u.Status))
 		started[i] = pgTime(u.ProcessingStartedAt)
 		completed[i] = pgTime(u.ProcessingCompletedAt)
 		if u.ProcessingDurationMS != nil {
@@ -159,7 +170,8 @@ func statusColumns(ups []StatusUpdate) ([]any, error) {
 		details[i] = pgText(string(u.ErrorDetails))
 		msgIDs[i] = pgText(u.MessageID)
 	}
-	return []any{ids, statuses, started, completed, durations, retries, messages, details, msgIDs}, nil
+	// One more place for updateStatement's transitionMovesArg.
+	return append(make([]any, 0, 10), ids, statuses, started, completed, durations, retries, messages, details, msgIDs), nil
 }
 
 func (u StatusUpdate) validate() error {
