@@ -168,3 +168,71 @@ func storeHalf(b *testing.B, ctx context.Context, pool *pgxpool.Pool, schema str
 	_, err := store.InsertEvents(ctx, pool, schema, evs)
 	require.NoError(b, err)
 }
+
+// BenchmarkNewRequest is Write's work before queueing, for the worker's
+// usual update (one event, its status, one execution): validation and the
+// request's copies, and the request's recycling once answered.
+func BenchmarkNewRequest(b *testing.B) {
+	reqs := benchBatch(b, "tenant_bench", uuid.New(), 1)
+	us := reqs[0].updates
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := newRequest(us)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.done <- nil
+		<-r.done
+		r.release()
+	}
+}
+
+func TestNewRequestCopiesWhatTheCallerMayReuse(t *testing.T) {
+	full := testEvent(t, "tenant_a")
+	noSchema := *testEvent(t, "tenant_a")
+	noSchema.Schema = ""
+	cases := []struct {
+		name     string
+		ev       *event.Event
+		sameEv   bool // the request may keep the caller's event: nothing to default
+		nUpdates int
+	}{
+		{"complete event, one update", full, true, 1},
+		{"complete event, several updates", full, true, 3},
+		{"event without schema", &noSchema, false, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			us := make([]Update, c.nUpdates)
+			for i := range us {
+				us[i] = Update{Schema: "tenant_a", Event: c.ev,
+					Executions: []store.Execution{{ID: uuid.New(), EventID: c.ev.ID, ActionID: uuid.New(),
+						Status: store.ExecCompleted, Attempt: 1}}}
+			}
+			want := make([]uuid.UUID, len(us))
+			for i := range us {
+				want[i] = us[i].Executions[0].ID
+			}
+			for round := 0; round < 2; round++ { // the second one reuses a recycled request
+				r, err := newRequest(us)
+				require.NoError(t, err)
+				for i := range us {
+					us[i].Executions[0].ID = uuid.New() // the caller reuses its values
+				}
+				require.Len(t, r.updates, len(us))
+				for i, u := range r.updates {
+					require.Equal(t, want[i], u.Executions[0].ID)
+					require.Equal(t, "tenant_a", u.Event.Schema)
+					require.Equal(t, c.sameEv, u.Event == c.ev)
+				}
+				require.Empty(t, noSchema.Schema, "the caller's event is not changed")
+				for i := range us {
+					want[i] = us[i].Executions[0].ID
+				}
+				r.done <- nil
+				<-r.done
+				r.release()
+			}
+		})
+	}
+}

@@ -12,32 +12,54 @@ import (
 )
 
 // newRequest validates and copies the updates, so a caller that stops
-// waiting may reuse its values while the flusher still holds them.
+// waiting may reuse its values while the flusher still holds them. The
+// request comes from a pool; Write gives it back once it has its result.
 func newRequest(us []Update) (*request, error) {
-	cp := make([]Update, len(us))
+	r := requests.Get().(*request)
+	if len(us) <= len(r.one) {
+		r.updates = r.one[:len(us)]
+	} else {
+		r.updates = make([]Update, len(us))
+	}
+	n := 0
 	for i := range us {
-		u, err := checkUpdate(us[i])
+		n += len(us[i].Executions)
+	}
+	// One backing array for every update's executions.
+	execs := r.execs[:0]
+	if cap(execs) < n {
+		execs = make([]store.Execution, 0, n)
+	}
+	for i := range us {
+		u, err := checkUpdate(us[i], &execs)
 		if err != nil {
+			r.execs = execs
+			r.release()
 			return nil, fmt.Errorf("update %d: %w", i, err)
 		}
-		cp[i] = u
+		r.updates[i] = u
 	}
-	return &request{updates: cp, done: make(chan error, 1)}, nil
+	r.execs = execs
+	return r, nil
 }
 
 // checkUpdate refuses what could never be written, before it is queued:
 // a bad update in a batch would otherwise fail it for everyone (until the
-// flush isolated it).
-func checkUpdate(u Update) (Update, error) {
+// flush isolated it). It copies the executions onto *execs.
+func checkUpdate(u Update, execs *[]store.Execution) (Update, error) {
 	if err := event.ValidateSchema(u.Schema); err != nil {
 		return u, fmt.Errorf("%w: %w", ErrInvalidUpdate, err)
 	}
 	if u.Event == nil {
 		return u, invalid("event is nil")
 	}
-	ev := eventDefaults(u.Event)
-	if ev.Schema == "" {
-		ev.Schema = u.Schema
+	ev := u.Event
+	if needsDefaults(ev) {
+		// A copy: the caller's event stays as it was.
+		ev = eventDefaults(ev)
+		if ev.Schema == "" {
+			ev.Schema = u.Schema
+		}
 	}
 	if ev.Schema != u.Schema {
 		return u, invalid("event %s belongs to %q, not %q", ev.ID, ev.Schema, u.Schema)
@@ -55,11 +77,21 @@ func checkUpdate(u Update) (Update, error) {
 	if err := checkStatus(&u.Status, ev.ID); err != nil {
 		return u, err
 	}
-	u.Executions = append([]store.Execution(nil), u.Executions...)
+	if len(u.Executions) > 0 {
+		start := len(*execs)
+		*execs = append(*execs, u.Executions...)
+		u.Executions = (*execs)[start:len(*execs):len(*execs)]
+	} else {
+		u.Executions = nil
+	}
 	if err := checkExecutions(u, ev.ID); err != nil {
 		return u, err
 	}
-	u.Stats = append([]store.ActionStats(nil), u.Stats...)
+	if len(u.Stats) > 0 {
+		u.Stats = append([]store.ActionStats(nil), u.Stats...)
+	} else {
+		u.Stats = nil
+	}
 	for _, s := range u.Stats {
 		if s.ActionID == uuid.Nil || s.Total < 0 || s.Successful < 0 || s.Failed < 0 ||
 			s.SumDurationMS < 0 || s.Successful+s.Failed > s.Total {
@@ -67,6 +99,13 @@ func checkUpdate(u Update) (Update, error) {
 		}
 	}
 	return u, nil
+}
+
+// needsDefaults reports whether eventDefaults (or the update's schema)
+// would change ev: only then does checkUpdate copy it.
+func needsDefaults(ev *event.Event) bool {
+	return ev.Schema == "" || ev.Status == "" || ev.Priority == "" || ev.CreatedAt.IsZero() ||
+		ev.ScheduledAt.IsZero() || len(ev.Data) == 0
 }
 
 func checkStatus(s *store.StatusUpdate, id uuid.UUID) error {

@@ -100,7 +100,9 @@ type Update struct {
 	// Schema holds the event: "admin" or "tenant_<slug>".
 	Schema string
 	// Event is the decoded event. Required: the row is inserted from it
-	// when it is missing.
+	// when it is missing. Write keeps the pointer (it copies the event
+	// only to fill in a default), so the event must not be changed once
+	// given, even by a caller that stopped waiting.
 	Event *event.Event
 	// Status is the event's new status (ID empty or Event.ID). A zero
 	// Status.Status means "no status change"; its other fields must then be
@@ -194,6 +196,32 @@ type request struct {
 	updates  []Update
 	queuedAt time.Time
 	done     chan error
+
+	// Room for the usual Write (one update) and the copies of the
+	// executions, kept when the request is recycled.
+	one   [1]Update
+	execs []store.Execution
+}
+
+// requests recycles requests (with their done channel and buffers): a
+// Write that received its result gives its request back. One whose writer
+// stopped waiting may still be in a flush and is left to the GC.
+var requests = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
+
+// maxKeptExecs bounds the executions buffer a recycled request keeps.
+const maxKeptExecs = 64
+
+// release recycles r; nothing may use it afterwards. Its done channel must
+// be empty.
+func (r *request) release() {
+	clear(r.one[:])
+	clear(r.execs)
+	r.execs = r.execs[:0]
+	if cap(r.execs) > maxKeptExecs {
+		r.execs = nil
+	}
+	r.updates, r.queuedAt = nil, time.Time{}
+	requests.Put(r)
 }
 
 // New starts a Writer on pool. It does not close the pool.
@@ -238,13 +266,16 @@ func (w *Writer) Write(ctx context.Context, us ...Update) error {
 		return fmt.Errorf("status write: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
+		req.release()
 		return fmt.Errorf("status write: %w", err)
 	}
 	if err := w.enqueue(req); err != nil {
+		req.release()
 		return err
 	}
 	select {
 	case err := <-req.done:
+		req.release()
 		return err
 	case <-ctx.Done():
 		w.withdraw(req)
@@ -406,12 +437,12 @@ func (w *Writer) take() []*request {
 	return batch
 }
 
-// finish answers every request of a batch and takes it off the gauge.
+// finish answers every request of a batch and takes it off the gauge. A
+// request is not touched once answered: its Write may recycle it at once.
 func (w *Writer) finish(reqs []*request, err error) {
-	n := 0
+	n := countUpdates(reqs)
 	for _, r := range reqs {
 		r.done <- err
-		n += len(r.updates)
 	}
 	w.mu.Lock()
 	w.pending -= n
