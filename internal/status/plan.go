@@ -28,6 +28,8 @@ type eventState struct {
 	// steps are its status changes in order; consecutive changes to the
 	// same status are merged, which is what applying them one by one does.
 	steps []store.StatusUpdate
+	// first is room for the usual single step.
+	first [1]store.StatusUpdate
 }
 
 // buildPlans groups a batch by schema, keeping the order of each event's
@@ -35,6 +37,16 @@ type eventState struct {
 // rows (action statistics) across schemas in the same order: two workers
 // flushing the same schemas in different orders would deadlock.
 func buildPlans(reqs []*request) []*plan {
+	n, nx := 0, 0
+	for _, r := range reqs {
+		n += len(r.updates)
+		for i := range r.updates {
+			nx += len(r.updates[i].Executions)
+		}
+	}
+	// Every plan's events come from one array, and a batch usually has one
+	// schema, so the first plan is sized for all of it.
+	slab := make([]eventState, 0, n)
 	var plans []*plan
 	bySchema := map[string]*plan{}
 	for _, r := range reqs {
@@ -42,21 +54,32 @@ func buildPlans(reqs []*request) []*plan {
 			u := &r.updates[i]
 			p := bySchema[u.Schema]
 			if p == nil {
-				p = &plan{schema: u.Schema, events: map[uuid.UUID]*eventState{}}
+				p = &plan{schema: u.Schema}
+				if len(plans) == 0 {
+					p.events = make(map[uuid.UUID]*eventState, n)
+					p.ids = make([]uuid.UUID, 0, n)
+					p.executions = make([]store.Execution, 0, nx)
+				} else {
+					p.events = map[uuid.UUID]*eventState{}
+				}
 				bySchema[u.Schema] = p
 				plans = append(plans, p)
 			}
-			p.add(u)
+			slab = p.add(u, slab)
 		}
 	}
 	sort.Slice(plans, func(i, j int) bool { return plans[i].schema < plans[j].schema })
 	return plans
 }
 
-func (p *plan) add(u *Update) {
+// add adds u to the plan, taking a new event's state from slab (which
+// never grows beyond its capacity, so the states do not move).
+func (p *plan) add(u *Update, slab []eventState) []eventState {
 	st := p.events[u.Event.ID]
 	if st == nil {
-		st = &eventState{}
+		slab = append(slab, eventState{})
+		st = &slab[len(slab)-1]
+		st.steps = st.first[:0]
 		p.events[u.Event.ID] = st
 		p.ids = append(p.ids, u.Event.ID)
 	}
@@ -66,6 +89,7 @@ func (p *plan) add(u *Update) {
 	}
 	p.executions = append(p.executions, u.Executions...)
 	p.stats = append(p.stats, u.Stats...)
+	return slab
 }
 
 func (st *eventState) addStep(s store.StatusUpdate) {
