@@ -57,6 +57,7 @@ type procRun struct {
 	// lastFlush is the status flush histogram of the last full scrape.
 	lastFlush flushHist
 	rssStart  float64 // sum over the processes once they were ready
+	anonStart float64 // its anonymous part
 }
 
 // procStopTimeout bounds a worker's graceful shutdown after SIGTERM.
@@ -102,7 +103,7 @@ func (e *env) startProcs(ctx context.Context) (*procRun, error) {
 	if err := p.waitReady(ctx, 30*time.Second); err != nil {
 		return nil, errors.Join(err, p.stop())
 	}
-	p.rssStart = p.rss()
+	p.rssStart, p.anonStart = p.rss()
 	return p, nil
 }
 
@@ -191,17 +192,19 @@ func successCount(r io.Reader, h *flushHist) (float64, error) {
 	return n, nil
 }
 
-// rss is the summed resident set of the worker processes in MiB.
-func (p *procRun) rss() float64 {
-	var sum float64
+// rss is the summed resident set of the worker processes in MiB, and its
+// anonymous part (heap, stacks: what the processes allocated, without the
+// pages of the mapped binary, which grow as code paths are first run).
+func (p *procRun) rss() (total, anon float64) {
 	for i, c := range p.cmds {
 		select {
 		case <-p.exited[i]:
 		default:
-			sum += rssOf(c.Process.Pid)
+			t, a := rssOf(c.Process.Pid)
+			total, anon = total+t, anon+a
 		}
 	}
-	return sum
+	return total, anon
 }
 
 // stop sends SIGTERM to every worker (they drain and flush), waits up to
@@ -241,19 +244,26 @@ func freeLoopbackAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// rssOf reads VmRSS of a process in MiB (0 if it cannot be read).
-func rssOf(pid int) float64 {
+// rssOf reads VmRSS and RssAnon of a process in MiB (0 if they cannot be
+// read).
+func rssOf(pid int) (total, anon float64) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024
+			total = kibToMiB(rest)
+		} else if rest, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			anon = kibToMiB(rest)
 		}
 	}
-	return 0
+	return total, anon
+}
+
+func kibToMiB(field string) float64 {
+	kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(field), " kB"), 64)
+	return kb / 1024
 }
 
 // prefixWriter prefixes each write (a worker's log lines) so they can be

@@ -62,6 +62,12 @@ func TestWorkerProcesses(t *testing.T) {
 	require.Positive(t, res.WorkerRSS.Start)
 	require.Positive(t, res.WorkerRSS.End)
 	require.GreaterOrEqual(t, res.WorkerRSS.Max, res.WorkerRSS.End)
+	// The anonymous part is read from the same /proc status: positive, and
+	// smaller than the whole (the binary's mapped pages are not in it).
+	require.NotNil(t, res.WorkerAnonRSS)
+	require.Positive(t, res.WorkerAnonRSS.End)
+	require.Less(t, res.WorkerAnonRSS.End, res.WorkerRSS.End)
+	require.GreaterOrEqual(t, res.WorkerAnonRSS.Max, res.WorkerAnonRSS.End)
 	requireCleanedUp(t, res)
 }
 

@@ -16,13 +16,14 @@ type counters struct {
 	processed func() int64 // nil when no workers run
 	errors    func() int64
 	backlog   func(context.Context) (int64, error)
-	workerRSS func() float64 // nil unless the workers are processes
+	workerRSS func() (total, anon float64) // nil unless the workers are processes
 }
 
 // progress prints one line a second to w until ctx ends, and tracks the
 // peak RSS meanwhile: the bench's own in rss, the worker processes' in
-// wrss (nil when the workers run in-process).
-func progress(ctx context.Context, w io.Writer, c counters, rss, wrss *RSS) {
+// wrss and its anonymous part in wanon (both nil when the workers run
+// in-process).
+func progress(ctx context.Context, w io.Writer, c counters, rss, wrss, wanon *RSS) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	start := time.Now()
@@ -36,13 +37,11 @@ func progress(ctx context.Context, w io.Writer, c counters, rss, wrss *RSS) {
 			if rss.Warm == 0 && now.Sub(start) >= warmup {
 				rss.Warm = rssMiB()
 			}
-			var workers float64
+			var workers, anon float64
 			if wrss != nil {
-				workers = c.workerRSS()
-				wrss.Max = max(wrss.Max, workers)
-				if wrss.Warm == 0 && now.Sub(start) >= warmup {
-					wrss.Warm = workers
-				}
+				workers, anon = c.workerRSS()
+				wrss.sample(workers, now.Sub(start))
+				wanon.sample(anon, now.Sub(start))
 			}
 			if w == nil {
 				continue
@@ -62,9 +61,17 @@ func progress(ctx context.Context, w io.Writer, c counters, rss, wrss *RSS) {
 			}
 			line += fmt.Sprintf("  errors %d  rss %.0fMiB", c.errors(), rssMiB())
 			if wrss != nil {
-				line += fmt.Sprintf("  workers' rss %.0fMiB", workers)
+				line += fmt.Sprintf("  workers' rss %.0fMiB (anon %.0f)", workers, anon)
 			}
 			fmt.Fprintln(w, line)
 		}
+	}
+}
+
+// sample records one reading taken at elapsed into the run.
+func (r *RSS) sample(v float64, elapsed time.Duration) {
+	r.Max = max(r.Max, v)
+	if r.Warm == 0 && elapsed >= warmup {
+		r.Warm = v
 	}
 }

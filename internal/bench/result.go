@@ -46,11 +46,15 @@ type Result struct {
 	RSS RSS `json:"rss_mib"`
 	// WorkerRSS sums the worker processes' RSS in MiB (Config.WorkerBin
 	// only; Start is taken once they are ready).
-	WorkerRSS *RSS   `json:"worker_rss_mib,omitempty"`
-	Database  string `json:"database"`
-	Prefix    string `json:"prefix"`
-	OK        bool   `json:"ok"`
-	Failure   string `json:"failure,omitempty"`
+	WorkerRSS *RSS `json:"worker_rss_mib,omitempty"`
+	// WorkerAnonRSS is WorkerRSS's anonymous part (RssAnon: heap, stacks),
+	// without the mapped binary's pages, which grow as code paths are first
+	// run: a leak shows here.
+	WorkerAnonRSS *RSS   `json:"worker_anon_rss_mib,omitempty"`
+	Database      string `json:"database"`
+	Prefix        string `json:"prefix"`
+	OK            bool   `json:"ok"`
+	Failure       string `json:"failure,omitempty"`
 }
 
 // Verification is what the post-run checks found.
@@ -74,6 +78,14 @@ type RSS struct {
 	Warm float64 `json:"warm"`
 	End  float64 `json:"end"`
 	Max  float64 `json:"max"`
+}
+
+// growth is End against Warm, as a signed percentage.
+func (r *RSS) growth() string {
+	if r.Warm <= 0 {
+		return "n/a (run shorter than 30s)"
+	}
+	return fmt.Sprintf("%+.1f%%", 100*(r.End-r.Warm)/r.Warm)
 }
 
 // WriteJSON writes r as exactly one JSON object and a newline.
@@ -131,12 +143,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	row("rss MiB", "start %.0f  warm(30s) %.0f  end %.0f  max %.0f", r.RSS.Start, r.RSS.Warm, r.RSS.End, r.RSS.Max)
 	if w := r.WorkerRSS; w != nil {
-		growth := "n/a (run shorter than 30s)"
-		if w.Warm > 0 {
-			growth = fmt.Sprintf("%+.1f%%", 100*(w.End-w.Warm)/w.Warm)
-		}
 		row("worker processes rss MiB", "start %.0f  warm(30s) %.0f  end %.0f  max %.0f  growth warm→end %s",
-			w.Start, w.Warm, w.End, w.Max, growth)
+			w.Start, w.Warm, w.End, w.Max, w.growth())
+	}
+	if w := r.WorkerAnonRSS; w != nil {
+		row("worker anon (RssAnon) MiB", "start %.0f  warm(30s) %.0f  end %.0f  max %.0f  growth warm→end %s",
+			w.Start, w.Warm, w.End, w.Max, w.growth())
 	}
 	verdict := "OK"
 	if !r.OK {

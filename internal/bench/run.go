@@ -93,16 +93,22 @@ func (e *env) startProgress(ctx context.Context, res *Result, f workerSet, l *lo
 	if p, ok := f.(*procRun); ok {
 		c.workerRSS = p.rss
 		res.WorkerRSS = &RSS{Start: p.rssStart, Max: p.rssStart}
+		res.WorkerAnonRSS = &RSS{Start: p.anonStart, Max: p.anonStart}
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); progress(pctx, e.cfg.Progress, c, &res.RSS, res.WorkerRSS) }()
+	go func() {
+		defer close(done)
+		progress(pctx, e.cfg.Progress, c, &res.RSS, res.WorkerRSS, res.WorkerAnonRSS)
+	}()
 	return func() {
 		cancel()
 		<-done
 		if res.WorkerRSS != nil {
-			res.WorkerRSS.End = c.workerRSS()
-			res.WorkerRSS.Max = max(res.WorkerRSS.Max, res.WorkerRSS.End)
+			total, anon := c.workerRSS()
+			res.WorkerRSS.End, res.WorkerAnonRSS.End = total, anon
+			res.WorkerRSS.Max = max(res.WorkerRSS.Max, total)
+			res.WorkerAnonRSS.Max = max(res.WorkerAnonRSS.Max, anon)
 		}
 	}
 }
