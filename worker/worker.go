@@ -50,6 +50,7 @@ func Run(ctx context.Context, args []string, reg *handler.Registry, stderr io.Wr
 	fs.String("worker.group", config.DefaultGroup, "consumer group (one per Deployment)")
 	fs.String("worker.consumer", "", "consumer name (defaults to the hostname, the pod name on Kubernetes)")
 	fs.String("http.addr", config.DefaultHTTPAddr, "address for /metrics, /healthz and /readyz")
+	fs.Bool("http.pprof", false, "also serve Go profiles under /debug/pprof/ on http.addr (for diagnosis; keep the address private)")
 	fs.String("log.level", config.DefaultLogLevel, "debug, info, warn or error")
 	fs.String("log.format", config.DefaultLogFormat, "json or console")
 	demoHandlers := fs.Bool("demo-handlers", false, "also register the demo handlers demo_flaky and demo_fail (for make demo only)")

@@ -140,6 +140,11 @@ type HTTP struct {
 	// Addr serves /metrics, /healthz and /readyz. Defaults to ":9090";
 	// empty disables it.
 	Addr string `mapstructure:"addr"`
+	// Pprof also serves Go's profiles (net/http/pprof) under /debug/pprof/
+	// on Addr. Off by default: turn it on to take a heap or CPU profile of a
+	// running worker (go tool pprof http://ADDR/debug/pprof/heap), and keep
+	// Addr unreachable from outside the pod while it is on.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // Log configures zap.

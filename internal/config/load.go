@@ -39,6 +39,7 @@ func defaults() map[string]any {
 		"retry.max_interval":      d.Retry.MaxInterval,
 		"retry.jitter":            d.Retry.Jitter,
 		"http.addr":               d.HTTP.Addr,
+		"http.pprof":              d.HTTP.Pprof,
 		"log.level":               d.Log.Level,
 		"log.format":              d.Log.Format,
 		"publisher.notify":        d.Publisher.Notify,

@@ -363,6 +363,45 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 	}
 }
 
+// TestPprofEndpointIsOptIn: Go's profiles are served on http.addr only
+// with http.pprof set, and then a heap profile can be taken.
+func TestPprofEndpointIsOptIn(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		pprof bool
+		want  int
+	}{
+		{"off by default", false, http.StatusNotFound},
+		{"on", true, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, "acme")
+			cfg := w.config("w1")
+			cfg.HTTP.Addr = freeAddr(t)
+			cfg.HTTP.Pprof = tc.pprof
+			w.startWorker(cfg, nil)
+			var code int
+			var body string
+			require.Eventually(t, func() bool {
+				resp, err := http.Get("http://" + cfg.HTTP.Addr + "/debug/pprof/heap?debug=1")
+				if err != nil {
+					return false // not listening yet
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				code, body = resp.StatusCode, string(b)
+				return true
+			}, 10*time.Second, 50*time.Millisecond)
+			require.Equal(t, tc.want, code)
+			if tc.pprof {
+				require.Contains(t, body, "heap profile")
+			}
+		})
+	}
+}
+
 // TestConfigBoundHandler binds a handler in config (no `actions` row by
 // hand): its executions are recorded against the managed row neo-events
 // keeps for the binding.
