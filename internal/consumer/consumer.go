@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/neo-events/neo-events/internal/chans"
 	"github.com/neo-events/neo-events/internal/metrics"
 	"github.com/neo-events/neo-events/internal/streams"
 )
@@ -220,23 +221,10 @@ func (c *Consumer) dispatch(ctx context.Context, t task) bool {
 }
 
 // acquire takes a concurrency slot, waiting while all are taken; false if
-// ctx ends first. A free slot is taken without a two-way select (the read
-// loop's usual case), unless ctx has already ended, so a stopping reader
-// hands over no more than before.
+// ctx ends first (chans.Send: a stopping reader hands over no more than
+// before).
 func (c *Consumer) acquire(ctx context.Context) bool {
-	if ctx.Err() == nil {
-		select {
-		case c.sem <- struct{}{}:
-			return true
-		default:
-		}
-	}
-	select {
-	case c.sem <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return chans.Send(ctx, c.sem, struct{}{})
 }
 
 // task is one dispatched piece of work: fn, or (fn nil) the delivery d for

@@ -12,6 +12,7 @@ import (
 
 	"github.com/neo-events/neo-events/event"
 	"github.com/neo-events/neo-events/handler"
+	"github.com/neo-events/neo-events/internal/chans"
 	"github.com/neo-events/neo-events/internal/logging"
 )
 
@@ -303,17 +304,8 @@ func (d *Dispatcher) acquire(ctx context.Context, run *actionRun, n int) (*semap
 		}
 		d.runMu.Unlock()
 	}
-	if ctx.Err() == nil {
-		select { // a free slot, the usual case, without a two-way select
-		case s.ch <- struct{}{}:
-			return s, nil
-		default:
-		}
-	}
-	select {
-	case s.ch <- struct{}{}:
-		return s, nil
-	case <-ctx.Done():
+	if !chans.Send(ctx, s.ch, struct{}{}) {
 		return nil, fmt.Errorf("waiting for a concurrency slot: %w", ctx.Err())
 	}
+	return s, nil
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/neo-events/neo-events/internal/chans"
 )
 
 // batcher sends the small Redis writes of many concurrent events (done
@@ -87,31 +89,13 @@ func (b *batcher) send(ctx context.Context, fill func(pipe redis.Pipeliner)) {
 }
 
 func (b *batcher) queue(ctx context.Context, o *op) error {
-	if !b.tryQueue(ctx, o) {
-		select {
-		case b.ops <- o:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if !chans.Send(ctx, b.ops, o) {
+		return ctx.Err()
 	}
 	if o.done == nil {
 		return nil
 	}
 	return <-o.done
-}
-
-// tryQueue queues o if there is room and ctx has not ended: the usual
-// case, without the cost of a two-way select.
-func (b *batcher) tryQueue(ctx context.Context, o *op) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	select {
-	case b.ops <- o:
-		return true
-	default:
-		return false
-	}
 }
 
 // run serves the queue until stop is closed and the queue is empty.
