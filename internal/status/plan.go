@@ -251,22 +251,30 @@ func (st *eventState) final() *event.Event {
 // eventDefaults copies ev with the defaults the events table would apply.
 func eventDefaults(ev *event.Event) *event.Event {
 	e := *ev
+	fillDefaults(&e)
+	return &e
+}
+
+// fillDefaults sets the defaults the events table would apply on e, and
+// reports whether it set any.
+func fillDefaults(e *event.Event) bool {
+	set := false
 	if e.Status == "" {
-		e.Status = event.StatusPending
+		e.Status, set = event.StatusPending, true
 	}
 	if e.Priority == "" {
-		e.Priority = event.PriorityNormal
+		e.Priority, set = event.PriorityNormal, true
 	}
 	if e.CreatedAt.IsZero() {
-		e.CreatedAt = event.Now()
+		e.CreatedAt, set = event.Now(), true
 	}
 	if e.ScheduledAt.IsZero() {
-		e.ScheduledAt = e.CreatedAt
+		e.ScheduledAt, set = e.CreatedAt, true
 	}
 	if len(e.Data) == 0 {
-		e.Data = []byte(`{}`)
+		e.Data, set = []byte(`{}`), true
 	}
-	return &e
+	return set
 }
 
 func applyStep(e *event.Event, s store.StatusUpdate) {

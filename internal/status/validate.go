@@ -54,12 +54,14 @@ func checkUpdate(u Update, execs *[]store.Execution) (Update, error) {
 		return u, invalid("event is nil")
 	}
 	ev := u.Event
-	if needsDefaults(ev) {
-		// A copy: the caller's event stays as it was.
-		ev = eventDefaults(ev)
-		if ev.Schema == "" {
-			ev.Schema = u.Schema
+	// The defaults are tried on a copy on the stack; the event is copied
+	// to the heap only when one applies, and the caller's stays as it was.
+	if probe := *ev; fillDefaults(&probe) || probe.Schema == "" {
+		cp := probe
+		if cp.Schema == "" {
+			cp.Schema = u.Schema
 		}
+		ev = &cp
 	}
 	if ev.Schema != u.Schema {
 		return u, invalid("event %s belongs to %q, not %q", ev.ID, ev.Schema, u.Schema)
@@ -99,13 +101,6 @@ func checkUpdate(u Update, execs *[]store.Execution) (Update, error) {
 		}
 	}
 	return u, nil
-}
-
-// needsDefaults reports whether eventDefaults (or the update's schema)
-// would change ev: only then does checkUpdate copy it.
-func needsDefaults(ev *event.Event) bool {
-	return ev.Schema == "" || ev.Status == "" || ev.Priority == "" || ev.CreatedAt.IsZero() ||
-		ev.ScheduledAt.IsZero() || len(ev.Data) == 0
 }
 
 func checkStatus(s *store.StatusUpdate, id uuid.UUID) error {
