@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -232,33 +231,22 @@ func (p *Publisher) Publish(ctx context.Context, schema string, evs ...*event.Ev
 	return err
 }
 
-// eventCounters caches the children of EventsTotal: WithLabelValues
-// hashes its labels and takes a lock on every call, which showed in
-// profiles of one-event Publish calls. The two scopes times two outcomes
-// are created on first use, so only series that happened are exported.
+// eventCounters caches the children of EventsTotal by scope, one cache
+// per outcome: WithLabelValues hashes its labels and takes a lock on every
+// call, which showed in profiles of one-event Publish calls.
 type eventCounters struct {
 	vec *prometheus.CounterVec
-	c   [2][2]atomic.Pointer[counterRef] // [admin, tenants][success, error]
+	by  [2]metrics.CounterCache // success, error
 }
 
-type counterRef struct{ prometheus.Counter }
-
 func (ec *eventCounters) get(schema, outcome string) prometheus.Counter {
-	scope := event.ScopeOf(schema)
-	i, j := 0, 0
-	if scope != event.ScopeAdmin {
+	i := 0
+	if outcome != metrics.OutcomeSuccess {
 		i = 1
 	}
-	if outcome != metrics.OutcomeSuccess {
-		j = 1
-	}
-	if ref := ec.c[i][j].Load(); ref != nil {
-		return ref.Counter
-	}
-	// Two callers may both get here; WithLabelValues gives both the same child.
-	c := ec.vec.WithLabelValues(scope, outcome)
-	ec.c[i][j].Store(&counterRef{c})
-	return c
+	return ec.by[i].Get(event.ScopeOf(schema), func(scope string) prometheus.Counter {
+		return ec.vec.WithLabelValues(scope, outcome)
+	})
 }
 
 // prepare fills the columns that record where the event goes.

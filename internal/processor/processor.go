@@ -99,35 +99,20 @@ type Processor struct {
 	// The counters every successful event and action increment, by event
 	// type and by action name: WithLabelValues hashes and validates its
 	// three labels on every call.
-	eventsOK  childCache
-	actionsOK childCache
-}
-
-// childCache holds the children of one counter vector that share every
-// label but one. Its size is bounded by the vector's own cardinality.
-type childCache struct {
-	m sync.Map // label value -> prometheus.Counter
-}
-
-// get returns the child for label v, made with mk on first use.
-func (c *childCache) get(v string, mk func(v string) prometheus.Counter) prometheus.Counter {
-	if x, ok := c.m.Load(v); ok {
-		return x.(prometheus.Counter)
-	}
-	x, _ := c.m.LoadOrStore(v, mk(v))
-	return x.(prometheus.Counter)
+	eventsOK  metrics.CounterCache
+	actionsOK metrics.CounterCache
 }
 
 // eventSucceeded counts a successful event of type t.
 func (p *Processor) eventSucceeded(t string) {
-	p.eventsOK.get(t, func(t string) prometheus.Counter {
+	p.eventsOK.Get(t, func(t string) prometheus.Counter {
 		return p.m.EventsTotal.WithLabelValues(p.opt.Group, t, metrics.OutcomeSuccess)
 	}).Inc()
 }
 
 // actionSucceeded counts a successful attempt of the action named name.
 func (p *Processor) actionSucceeded(name string) {
-	p.actionsOK.get(name, func(name string) prometheus.Counter {
+	p.actionsOK.Get(name, func(name string) prometheus.Counter {
 		return p.m.ActionExecutionsTotal.WithLabelValues(p.opt.Group, name, metrics.OutcomeSuccess)
 	}).Inc()
 }
