@@ -357,9 +357,15 @@ func (p *Publisher) flushLoop() {
 // thus queue behind the commit in flight and grow (classic group commit;
 // concurrent small COPYs cost PostgreSQL more CPU per row than they
 // save), while a deep backlog still gets Flushers commits at once.
+//
+// A flusher that is already waiting goes before one that just arrived:
+// otherwise the flusher that has just committed, which never has to sleep
+// to come back, took the free turn again and again while the other one's
+// callers waited (publish p99 at 10K/s offered was 5 ms of gate wait alone).
 type commitGate struct {
 	mu          sync.Mutex
 	running     int
+	waiting     int // flushers that were refused and have not entered yet
 	parallelMin int
 	changed     chan struct{} // closed and replaced whenever running drops
 }
@@ -370,12 +376,21 @@ func newCommitGate(parallelMin int) *commitGate {
 
 // enter reports whether a batch of n events may commit now (and counts it
 // as running); otherwise it returns a channel closed when a commit ends.
-func (g *commitGate) enter(n int) (bool, <-chan struct{}) {
+// waited says the caller was refused before: a caller that was refused
+// must call enter again, with waited true, until it is let in.
+func (g *commitGate) enter(n int, waited bool) (bool, <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.running == 0 || n >= g.parallelMin {
+	free := g.running == 0 && (waited || g.waiting == 0)
+	if free || n >= g.parallelMin {
 		g.running++
+		if waited {
+			g.waiting--
+		}
 		return true, nil
+	}
+	if !waited {
+		g.waiting++
 	}
 	return false, g.changed
 }
@@ -395,8 +410,8 @@ func (p *Publisher) awaitTurn(reqs []*request) []*request {
 	for _, r := range reqs {
 		n += len(r.events)
 	}
-	for {
-		ok, changed := p.gate.enter(n)
+	for waited := false; ; waited = true {
+		ok, changed := p.gate.enter(n, waited)
 		if ok {
 			return reqs
 		}

@@ -195,10 +195,10 @@ func TestCommitGate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newCommitGate(100)
 			for i := 0; i < tc.running; i++ {
-				ok, _ := g.enter(1000)
+				ok, _ := g.enter(1000, false)
 				require.True(t, ok)
 			}
-			ok, changed := g.enter(tc.n)
+			ok, changed := g.enter(tc.n, false)
 			require.Equal(t, tc.want, ok)
 			if ok {
 				return
@@ -210,10 +210,42 @@ func TestCommitGate(t *testing.T) {
 			}
 			g.leave()
 			<-changed // a commit ended: try again
-			ok, _ = g.enter(tc.n)
+			ok, _ = g.enter(tc.n, true)
 			require.Equal(t, tc.running == 1, ok)
 		})
 	}
+}
+
+// TestCommitGateWaiterGoesFirst: when a commit ends, the flusher that was
+// waiting for it commits next, not the flusher that just committed and
+// came straight back with a small batch (that starved the waiter's
+// callers for several commits in a row).
+func TestCommitGateWaiterGoesFirst(t *testing.T) {
+	g := newCommitGate(100)
+	ok, _ := g.enter(1, false) // A commits
+	require.True(t, ok)
+	ok, changed := g.enter(1, false) // B waits
+	require.False(t, ok)
+	g.leave() // A is done
+	<-changed
+
+	// A is back before B woke up: it must queue behind B.
+	ok, changedA := g.enter(1, false)
+	require.False(t, ok, "the flusher that just committed jumped the queue")
+	// A big batch still goes alongside, waiter or not.
+	ok, _ = g.enter(100, false)
+	require.True(t, ok)
+	g.leave()
+
+	ok, _ = g.enter(1, true) // B, woken
+	require.True(t, ok)
+	ok, _ = g.enter(1, true) // A again: B is committing
+	require.False(t, ok)
+	g.leave()
+	<-changedA
+	ok, _ = g.enter(1, true) // now A
+	require.True(t, ok)
+	require.Equal(t, 0, g.waiting)
 }
 
 func TestParallelCommitMinDefaults(t *testing.T) {
