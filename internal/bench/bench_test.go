@@ -135,11 +135,16 @@ func TestModesVerifyClean(t *testing.T) {
 				require.EqualValues(t, 300, res.Verify.Completed)
 				require.Positive(t, res.EndToEndLatency.P99)
 				require.Positive(t, res.PublishLatency.P50)
+				// Open loop: the generator's own lateness is reported,
+				// and it is part of the publish latency.
+				require.NotNil(t, res.SendLag)
+				require.LessOrEqual(t, res.SendLag.P50, res.PublishLatency.P50)
 			case ModeWorker:
 				require.EqualValues(t, 300, res.Processed)
 				require.Positive(t, res.ProcessedPerSec)
 			default:
 				require.Positive(t, res.PublishedPerSec)
+				require.Nil(t, res.SendLag, "closed loop has no intended send times")
 			}
 			requireCleanedUp(t, res)
 		})

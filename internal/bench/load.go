@@ -82,6 +82,11 @@ type load struct {
 	published atomic.Int64
 	errors    atomic.Int64
 	latency   Histogram
+	// lag is how late the generator started each open-loop batch after
+	// its due time (scheduling, timer slack, CPU starvation). It is part
+	// of latency, which counts from the intended time; a large lag means
+	// the machine, not the system under test, is behind.
+	lag Histogram
 	start     time.Time
 	end       time.Time
 	firstErr  atomic.Value // error
@@ -152,6 +157,9 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 func (l *load) send(ctx context.Context, cfg Config, gen *generator, send sink, slot int64, n int, due time.Time) {
+	if cfg.Rate > 0 {
+		l.lag.Record(time.Since(due))
+	}
 	schema := gen.schema(slot)
 	evs := make([]*event.Event, n)
 	intended := make([]time.Time, n)

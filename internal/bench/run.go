@@ -81,6 +81,10 @@ func (e *env) loadPhase(ctx context.Context, res *Result, l *load, send sink) {
 		fmt.Fprintf(e.cfg.Progress, "first publish error: %v\n", err)
 	}
 	res.PublishLatency = l.latency.Percentiles()
+	if e.cfg.Rate > 0 {
+		lag := l.lag.Percentiles()
+		res.SendLag = &lag
+	}
 	res.LoadSeconds = l.elapsed().Seconds()
 	res.PublishedPerSec = perSec(res.Published, l.elapsed())
 }
