@@ -86,10 +86,10 @@ type load struct {
 	// its due time (scheduling, timer slack, CPU starvation). It is part
 	// of latency, which counts from the intended time; a large lag means
 	// the machine, not the system under test, is behind.
-	lag Histogram
-	start     time.Time
-	end       time.Time
-	firstErr  atomic.Value // error
+	lag      Histogram
+	start    time.Time
+	end      time.Time
+	firstErr atomic.Value // error
 }
 
 func (l *load) elapsed() time.Duration { return l.end.Sub(l.start) }
