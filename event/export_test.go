@@ -2,3 +2,9 @@ package event
 
 // ValidJSON exposes validJSON to the external tests.
 var ValidJSON = validJSON
+
+// DecodeOrder is the fields decode looks up by position.
+var DecodeOrder = entryFields[:]
+
+// FieldIndex exposes fieldIndex.
+var FieldIndex = fieldIndex
