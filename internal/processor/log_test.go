@@ -59,7 +59,11 @@ func TestLogsNameTheEvent(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, id, res[0].Messages[0].ID)
 
-	p.Process(ctx, consumer.Delivery{Stream: stream, ID: id, Values: res[0].Messages[0].Values})
+	var fields []string
+	for k, v := range res[0].Messages[0].Values {
+		fields = append(fields, k, v.(string))
+	}
+	p.Process(ctx, consumer.Delivery{Stream: stream, ID: id, Fields: fields})
 
 	want := map[string]any{"event_id": ev.ID.String(), "correlation_id": ev.CorrelationID.String(),
 		"event_type": "users.created", "schema": "tenant_acme", "stream": stream, "entry_id": id,
