@@ -55,3 +55,45 @@ func FuzzAppendTime(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseTime: ParseTime's fast path for TimeLayout gives what the
+// general path gives, for every string: the same time or a refusal.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{
+		"2024-05-06T07:08:09.123456789Z", "0001-01-01T00:00:00.000000000Z", "9999-12-31T23:59:59.999999999Z",
+		"0000-06-01T00:00:00.000000000Z", "2024-02-29T00:00:00.000000000Z", "2023-02-29T00:00:00.000000000Z",
+		"2024-04-31T00:00:00.000000000Z", "2024-13-01T00:00:00.000000000Z", "2024-05-06T24:00:00.000000000Z",
+		"2024-05-06T23:60:00.000000000Z", "2024-05-06T23:59:60.000000000Z", "2024-05-06T07:08:09.12345678+Z",
+		"2024-05-06T07:08:09.123456789z", "2024-05-06 07:08:09.123456789Z", "-024-05-06T07:08:09.123456789Z",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := event.ParseTime(s)
+		want, werr := event.ParseTimeGeneral(s)
+		if (err == nil) != (werr == nil) || !got.Equal(want) || got.Location() != want.Location() {
+			t.Fatalf("%q: ParseTime %v (%v), general path %v (%v)", s, got, err, want, werr)
+		}
+	})
+}
+
+// Every day of three 400-year cycles (the calendar's period), among them
+// the first and last TimeLayout can write, at a time of day that changes
+// from day to day, parses as the general path parses it.
+func TestParseTimeEveryDay(t *testing.T) {
+	t.Parallel()
+	for _, from := range []int{1, 1900, 9600} {
+		end := time.Date(from+400, 1, 1, 0, 0, 0, 0, time.UTC)
+		for d := time.Date(from, 1, 1, 0, 0, 0, 0, time.UTC); d.Before(end); d = d.AddDate(0, 0, 1) {
+			at := d.Add(time.Duration(d.YearDay()+d.Year()) * 3_723_456_789 % (24 * time.Hour))
+			s := event.FormatTime(at)
+			got, err := event.ParseTime(s)
+			require.NoError(t, err, s)
+			want, err := event.ParseTimeGeneral(s)
+			require.NoError(t, err, s)
+			if !got.Equal(want) || got.Location() != want.Location() {
+				t.Fatalf("%s: %v, general path %v", s, got, want)
+			}
+		}
+	}
+}

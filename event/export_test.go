@@ -8,3 +8,6 @@ var DecodeOrder = entryFields[:]
 
 // FieldIndex exposes fieldIndex.
 var FieldIndex = fieldIndex
+
+// ParseTimeGeneral is ParseTime without its fast path for TimeLayout.
+var ParseTimeGeneral = parseTime
