@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,6 +77,13 @@ func BenchmarkReadBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	keys := []string{key}
+	if os.Getenv("BENCH_WORKER_HEAP") != "" {
+		// A worker's surroundings, for the collector: ~8 MB of live
+		// pointerful heap and 256 parked goroutines with grown stacks,
+		// which every cycle scans (and shrinks).
+		stop := workerLikeHeap()
+		b.Cleanup(stop)
+	}
 	// cpu-ns/op is this process's CPU (GC included; Redis is another
 	// process) per batch.
 	b.Run("go-redis+DecodeValues", func(b *testing.B) {
@@ -126,4 +134,31 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+var ballast [][]*[64]byte
+
+func workerLikeHeap() func() {
+	ballast = make([][]*[64]byte, 1024)
+	for i := range ballast {
+		ballast[i] = make([]*[64]byte, 100)
+		for j := range ballast[i] {
+			ballast[i][j] = new([64]byte)
+		}
+	}
+	quit := make(chan struct{})
+	for range 256 {
+		go deep(20, quit)
+	}
+	return func() { close(quit); ballast = nil }
+}
+
+//go:noinline
+func deep(n int, quit chan struct{}) byte {
+	var pad [256]byte
+	if n == 0 {
+		<-quit
+		return pad[0]
+	}
+	return deep(n-1, quit) + pad[n]
 }
