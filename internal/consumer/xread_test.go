@@ -188,3 +188,26 @@ func TestReaderBlocksPastReadTimeout(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Equal(t, []string{"a", "b"}, got[0].Fields)
 }
+
+// A client that is not a *redis.Client (a cluster client) reads through
+// go-redis's XReadGroup: the same deliveries, with the map's pairs.
+func TestReaderWithoutOwnConnection(t *testing.T) {
+	tu.SkipIfShort(t)
+	rdb, prefix := tu.NewRedis(t)
+	ctx := context.Background()
+	key := streams.KeyFor(prefix, "tenants", "users", 0)
+	require.NoError(t, rdb.XGroupCreateMkStream(ctx, key, "g", "0").Err())
+	require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []string{"a", "b", "c", "d"}}).Err())
+	c, err := New(struct{ *redis.Client }{rdb}, Options{Group: "g", Consumer: "c", Subscriptions: []string{"tenants:*"},
+		Concurrency: 1, BatchSize: 10, Block: 50 * time.Millisecond, ClaimMinIdle: time.Minute, ClaimInterval: time.Second}, nil)
+	require.NoError(t, err)
+	r := &reader{c: c}
+	got, err := r.read(ctx, []string{key}, 10)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, key, got[0].Stream)
+	require.Equal(t, map[string]any{"a": "b", "c": "d"}, asMap(got[0].Fields))
+	require.Zero(t, c.readerID.Load(), "no connection of its own")
+	_, err = r.read(ctx, []string{key}, 10)
+	require.ErrorIs(t, err, redis.Nil)
+}
