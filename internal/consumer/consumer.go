@@ -31,9 +31,7 @@ import (
 type Delivery struct {
 	Stream string
 	ID     string
-	// Fields are the entry's field, value pairs in the entry's order (nil
-	// for an entry deleted while pending).
-	Fields []string
+	Values map[string]any
 	// Redelivered is true when the entry may have been processed before:
 	// reclaimed from another consumer, or re-read from this consumer's own
 	// pending list after a restart.
@@ -411,7 +409,12 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 			continue
 		}
 		count := min(c.opt.BatchSize, max(1, free/len(keys)))
-		batch, err := r.read(readCtx, keys, count)
+		args := &redis.XReadGroupArgs{
+			Group: c.opt.Group, Consumer: c.opt.Consumer,
+			Streams: append(keys, repeat(">", len(keys))...),
+			Count:   int64(count), Block: c.opt.Block,
+		}
+		res, err := r.read(readCtx, args)
 		if err != nil {
 			if errors.Is(err, redis.Nil) {
 				backoff = 100 * time.Millisecond
@@ -432,9 +435,11 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		for i := range batch {
-			if !c.handOver(readCtx, workCtx, batch[i]) {
-				return
+		for _, s := range res {
+			for _, m := range s.Messages {
+				if !c.handOver(readCtx, workCtx, Delivery{Stream: s.Stream, ID: m.ID, Values: m.Values}) {
+					return
+				}
 			}
 		}
 	}
@@ -442,28 +447,20 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 
 // reader is the read loop's own connection, so that a refresh can unblock
 // its XREADGROUP by client id (Consumer.readerID). With a client that is
-// not a *redis.Client, reads go through the pool with go-redis's
-// XReadGroup, and new streams wait out the current Block.
+// not a *redis.Client, reads go through the pool and new streams wait out
+// the current Block.
 type reader struct {
 	c    *Consumer
 	conn *redis.Conn
-	// args and batch are reused from read to read: the deliveries are
-	// copied when handed over.
-	args  []any
-	batch []Delivery
 }
 
-// read reads up to count new entries of each of keys, blocking up to the
-// consumer's Block; redis.Nil when none came.
-func (r *reader) read(ctx context.Context, keys []string, count int) ([]Delivery, error) {
+func (r *reader) read(ctx context.Context, args *redis.XReadGroupArgs) ([]redis.XStream, error) {
 	cl, ok := r.c.rdb.(*redis.Client)
 	if !ok {
-		return r.readPool(ctx, keys, count)
+		return r.c.rdb.XReadGroup(ctx, args).Result()
 	}
 	if r.conn == nil {
-		// A blocking read may take Block: go-redis allows an XReadGroup
-		// Block plus 10s, and a raw command only the client's read timeout.
-		conn := cl.WithTimeout(r.c.opt.Block + 10*time.Second).Conn()
+		conn := cl.Conn()
 		id, err := conn.ClientID(ctx).Result()
 		if err != nil {
 			_ = conn.Close()
@@ -472,62 +469,11 @@ func (r *reader) read(ctx context.Context, keys []string, count int) ([]Delivery
 		r.conn = conn
 		r.c.readerID.Store(id)
 	}
-	r.args = append(r.args[:0], "xreadgroup", "group", r.c.opt.Group, r.c.opt.Consumer,
-		"count", count, "block", r.c.opt.Block.Milliseconds(), "streams")
-	for _, k := range keys {
-		r.args = append(r.args, k)
-	}
-	for range keys {
-		r.args = append(r.args, ">")
-	}
-	cmd := redis.NewRawCmd(ctx, r.args...)
-	_ = r.conn.Process(ctx, cmd)
-	raw, err := cmd.Result()
-	clear(r.batch[:cap(r.batch)]) // let the previous batches' entries go
-	if err == nil {
-		r.batch, err = parseXRead(r.batch[:0], raw, keys)
-		if errors.Is(err, errNoEntries) {
-			err = redis.Nil
-		}
-	}
-	var reply ReplyError
-	if err != nil && !errors.Is(err, redis.Nil) && !errors.As(err, &reply) {
+	res, err := r.conn.XReadGroup(ctx, args).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		r.close() // start over on a fresh connection
 	}
-	return r.batch, err
-}
-
-// readPool reads with go-redis's XReadGroup through the client's pool.
-func (r *reader) readPool(ctx context.Context, keys []string, count int) ([]Delivery, error) {
-	res, err := r.c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: r.c.opt.Group, Consumer: r.c.opt.Consumer,
-		Streams: append(keys, repeat(">", len(keys))...),
-		Count:   int64(count), Block: r.c.opt.Block,
-	}).Result()
-	r.batch = r.batch[:0]
-	for _, s := range res {
-		for _, m := range s.Messages {
-			r.batch = append(r.batch, Delivery{Stream: s.Stream, ID: m.ID, Fields: pairs(m.Values)})
-		}
-	}
-	return r.batch, err
-}
-
-// pairs is an entry go-redis returned as a map, as field, value pairs
-// (nil for nil).
-func pairs(values map[string]any) []string {
-	if values == nil {
-		return nil
-	}
-	kv := make([]string, 0, 2*len(values))
-	for k, v := range values {
-		s, ok := v.(string)
-		if !ok {
-			s = fmt.Sprint(v)
-		}
-		kv = append(kv, k, s)
-	}
-	return kv
+	return res, err
 }
 
 func (r *reader) close() {
@@ -565,7 +511,7 @@ func (c *Consumer) readOwnPending(readCtx, workCtx context.Context) {
 				if m.Values == nil {
 					continue // deleted while pending; nothing to do
 				}
-				if !c.handOver(readCtx, workCtx, Delivery{Stream: k, ID: m.ID, Fields: pairs(m.Values), Redelivered: true}) {
+				if !c.handOver(readCtx, workCtx, Delivery{Stream: k, ID: m.ID, Values: m.Values, Redelivered: true}) {
 					return
 				}
 			}
@@ -619,7 +565,7 @@ func (c *Consumer) claim(readCtx, workCtx context.Context, stream string) bool {
 				c.opt.Metrics.ReclaimedTotal.WithLabelValues(c.opt.Group).Inc()
 			}
 			c.log.Info("reclaimed pending entry", zap.String("stream", stream), zap.String("entry_id", m.ID))
-			if !c.handOver(readCtx, workCtx, Delivery{Stream: stream, ID: m.ID, Fields: pairs(m.Values), Redelivered: true}) {
+			if !c.handOver(readCtx, workCtx, Delivery{Stream: stream, ID: m.ID, Values: m.Values, Redelivered: true}) {
 				return false
 			}
 		}

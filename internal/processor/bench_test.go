@@ -66,9 +66,13 @@ func BenchmarkProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fields, err := ev.AppendEntry(nil)
+	entry, err := ev.Entry()
 	if err != nil {
 		b.Fatal(err)
+	}
+	values := make(map[string]any, len(entry))
+	for k, v := range entry {
+		values[k] = v
 	}
 	stream := prefix + ":tenants:users:0"
 	ctx := context.Background()
@@ -77,7 +81,7 @@ func BenchmarkProcess(b *testing.B) {
 	cpu := processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			p.Process(ctx, consumer.Delivery{Stream: stream, ID: "1-1", Fields: fields})
+			p.Process(ctx, consumer.Delivery{Stream: stream, ID: "1-1", Values: values})
 		}
 	})
 	b.StopTimer()

@@ -43,12 +43,16 @@ func TestAbandonedHandlerKeepsItsLogFields(t *testing.T) {
 		return dispatch.Action{ID: uuid.New(), Schema: "tenant_acme", Name: name + "_action", Type: "custom",
 			HandlerName: name, Timeout: timeout, Source: dispatch.SourceAction}
 	}
-	fields := func() []string {
+	values := func() map[string]any {
 		ev, err := event.New("tenant_acme", "users.created", "user", uuid.New(), json.RawMessage(`{"a":1}`))
 		require.NoError(t, err)
-		kv, err := ev.AppendEntry(nil)
+		entry, err := ev.Entry()
 		require.NoError(t, err)
-		return kv
+		v := make(map[string]any, len(entry))
+		for k, s := range entry {
+			v[k] = s
+		}
+		return v
 	}
 	ctx := context.Background()
 	newProc := func(a dispatch.Action) *Processor {
@@ -60,10 +64,10 @@ func TestAbandonedHandlerKeepsItsLogFields(t *testing.T) {
 	}
 
 	stubborn := newProc(mk("stubborn", 20*time.Millisecond))
-	stubborn.Process(ctx, consumer.Delivery{Stream: prefix + ":tenants:users:0", ID: "1-1", Fields: fields()})
+	stubborn.Process(ctx, consumer.Delivery{Stream: prefix + ":tenants:users:0", ID: "1-1", Values: values()})
 	quick := newProc(mk("quick", time.Second))
 	for i := range 100 { // they would reuse the stubborn event's job if it were recycled
-		quick.Process(ctx, consumer.Delivery{Stream: prefix + ":tenants:users:1", ID: "2-" + string(rune('0'+i%10)), Fields: fields()})
+		quick.Process(ctx, consumer.Delivery{Stream: prefix + ":tenants:users:1", ID: "2-" + string(rune('0'+i%10)), Values: values()})
 	}
 	close(release)
 	<-logged

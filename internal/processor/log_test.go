@@ -59,11 +59,7 @@ func TestLogsNameTheEvent(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, id, res[0].Messages[0].ID)
 
-	var fields []string
-	for k, v := range res[0].Messages[0].Values {
-		fields = append(fields, k, v.(string))
-	}
-	p.Process(ctx, consumer.Delivery{Stream: stream, ID: id, Fields: fields})
+	p.Process(ctx, consumer.Delivery{Stream: stream, ID: id, Values: res[0].Messages[0].Values})
 
 	want := map[string]any{"event_id": ev.ID.String(), "correlation_id": ev.CorrelationID.String(),
 		"event_type": "users.created", "schema": "tenant_acme", "stream": stream, "entry_id": id,

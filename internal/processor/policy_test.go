@@ -20,9 +20,9 @@ func TestPolicyCache(t *testing.T) {
 	t.Cleanup(p.Close)
 	jobWith := func(maxRetries int, has bool) *job {
 		j := p.newJob(&event.Event{MaxRetries: maxRetries}, "s", "1-1")
-		j.pairs = []string{event.FieldID, "x"}
+		j.values = map[string]any{}
 		if has {
-			j.pairs = append(j.pairs, event.FieldMaxRetries, "x")
+			j.values[event.FieldMaxRetries] = "x"
 		}
 		return j
 	}
@@ -48,22 +48,4 @@ func TestPolicyCache(t *testing.T) {
 		}
 	}
 	require.Equal(t, len(cases), p.policyCount, "one entry per distinct input")
-}
-
-// A delivery's fields are pairs; a field given twice counts with its last
-// value, as in the map of them (a dead letter's fields, DecodeFields).
-func TestPairs(t *testing.T) {
-	kv := []string{"a", "1", "b", "2", "a", "3", "c"}
-	for k, want := range map[string]string{"a": "3", "b": "2"} {
-		v, ok := pairValue(kv, k)
-		require.True(t, ok, k)
-		require.Equal(t, want, v, k)
-	}
-	for _, k := range []string{"c", "1", "x"} {
-		_, ok := pairValue(kv, k)
-		require.False(t, ok, k)
-	}
-	_, ok := pairValue(nil, "a")
-	require.False(t, ok)
-	require.Equal(t, map[string]string{"a": "3", "b": "2"}, pairsMap(kv))
 }

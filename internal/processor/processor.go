@@ -161,10 +161,10 @@ func (p *Processor) Close() {
 // job is one event to work on: a fresh delivery or a due retry.
 type job struct {
 	ev *event.Event
-	// The entry's fields: pairs as the consumer read them (a delivery) or
+	// The entry's fields: values as go-redis returned them (a delivery) or
 	// fields (a retry item). Only dead letters and retry items need the
 	// string map, so a delivery's is built on demand (entryFields).
-	pairs       []string
+	values      map[string]any
 	fields      map[string]string
 	stream      string
 	entryID     string // the entry to acknowledge; "" for a retry (acked when scheduled)
@@ -243,28 +243,11 @@ func (j *job) field(k string) (string, bool) {
 		v, ok := j.fields[k]
 		return v, ok
 	}
-	return pairValue(j.pairs, k)
-}
-
-// pairValue is the value of field k in field, value pairs: the last, as in
-// the map of the pairs.
-func pairValue(kv []string, k string) (string, bool) {
-	for i := len(kv) - len(kv)%2 - 2; i >= 0; i -= 2 {
-		if kv[i] == k {
-			return kv[i+1], true
-		}
+	v, ok := j.values[k]
+	if !ok {
+		return "", false
 	}
-	return "", false
-}
-
-// pairsMap is the map of field, value pairs (a field given twice: its last
-// value).
-func pairsMap(kv []string) map[string]string {
-	m := make(map[string]string, len(kv)/2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i]] = kv[i+1]
-	}
-	return m
+	return dlq.ValueString(v), true
 }
 
 // entryFields returns the entry's fields as strings, for a dead letter or
@@ -272,7 +255,7 @@ func pairsMap(kv []string) map[string]string {
 // run-level paths (one goroutine) call it.
 func (j *job) entryFields() map[string]string {
 	if j.fields == nil {
-		j.fields = pairsMap(j.pairs)
+		j.fields = dlq.FieldsFromValues(j.values)
 	}
 	return j.fields
 }
@@ -289,15 +272,15 @@ func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
 // invalid and returns nil. (Apart from Process, and from run, so that their
 // frames on every event goroutine's stack stay small.)
 func (p *Processor) deliveryJob(ctx context.Context, d *consumer.Delivery) *job {
-	ev, err := event.DecodeFields(d.Fields)
+	ev, err := event.DecodeValues(d.Values)
 	if err != nil {
 		// The raw fields go to the dead letter as they were.
-		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", pairsMap(d.Fields), err)
+		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", dlq.FieldsFromValues(d.Values), err)
 		return nil
 	}
 	ev.QueueName, ev.MessageID = d.Stream, d.ID
 	j := p.newJob(ev, d.Stream, d.ID)
-	j.pairs, j.entryID, j.redelivered = d.Fields, d.ID, d.Redelivered
+	j.values, j.entryID, j.redelivered = d.Values, d.ID, d.Redelivered
 	names, _ := j.field(dlq.FieldRedriveActions)
 	if count, _ := j.field(dlq.FieldRedriveCount); names != "" || count != "" {
 		j.redelivered = true
