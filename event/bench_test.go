@@ -137,18 +137,3 @@ func BenchmarkNewID(b *testing.B) {
 		}
 	})
 }
-
-// BenchmarkDecodeFieldsTypical decodes the field, value pairs of an entry,
-// as the worker's read loop now hands them over.
-func BenchmarkDecodeFieldsTypical(b *testing.B) {
-	kv, err := typicalEvent(b).AppendEntry(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := event.DecodeFields(kv); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

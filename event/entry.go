@@ -306,8 +306,7 @@ func appendStr(dst []string, k, v string) []string {
 // DecodeValues decodes an entry in the form go-redis returns
 // (map[string]interface{} of strings).
 func DecodeValues(values map[string]any) (*Event, error) {
-	return decode(&decoder{get: func(f int) (string, bool, error) {
-		k := entryFields[f]
+	return decode(func(k string) (string, bool, error) {
 		v, ok := values[k]
 		if !ok {
 			return "", false, nil
@@ -320,7 +319,7 @@ func DecodeValues(values map[string]any) (*Event, error) {
 		default:
 			return "", true, fieldErr(k, "not a string (%T)", v)
 		}
-	}})
+	})
 }
 
 // DecodeEntry decodes a stream entry and validates the event. Unknown fields
@@ -328,147 +327,46 @@ func DecodeValues(values map[string]any) (*Event, error) {
 // yields a *FieldError (errors.Is(err, ErrInvalid)) and no event. The event's
 // QueueName and MessageID are left for the caller, who knows the stream and id.
 func DecodeEntry(fields map[string]string) (*Event, error) {
-	return decode(&decoder{get: func(f int) (string, bool, error) {
-		v, ok := fields[entryFields[f]]
+	return decode(func(k string) (string, bool, error) {
+		v, ok := fields[k]
 		return v, ok, nil
-	}})
+	})
 }
 
-// DecodeFields decodes an entry given as field, value pairs, as XREADGROUP
-// returns it and XADD takes it, exactly as DecodeEntry decodes the map of
-// those pairs: a field given twice counts with its last value, and a last
-// field without a value is ignored. It finds the fields in one pass over
-// the pairs, without building a map.
-func DecodeFields(kv []string) (*Event, error) {
-	var d decoder
-	for i := 0; i+1 < len(kv); i += 2 {
-		if f := fieldIndex(kv[i]); f >= 0 {
-			d.vals[f] = kv[i+1]
-			d.has |= 1 << f
-		}
-	}
-	return decode(&d)
-}
+type lookupFunc func(k string) (string, bool, error)
 
-// The entry fields' positions in entryFields, which decode looks them up by.
-const (
-	fID = iota
-	fEventType
-	fSchema
-	fAggregateID
-	fAggregateType
-	fEventVersion
-	fCorrelationID
-	fCausationID
-	fPriority
-	fScheduledAt
-	fPartitionKey
-	fTenantID
-	fOrganizationID
-	fUserID
-	fSourceService
-	fSourceVersion
-	fMaxRetries
-	fCreatedAt
-	fEventData
-	fEventMetadata
-)
-
-// entryFields is EntryFields, which callers could change, as decode's own
-// array.
-var entryFields = [...]string{
-	fID: FieldID, fEventType: FieldEventType, fSchema: FieldSchema, fAggregateID: FieldAggregateID,
-	fAggregateType: FieldAggregateType, fEventVersion: FieldEventVersion, fCorrelationID: FieldCorrelationID,
-	fCausationID: FieldCausationID, fPriority: FieldPriority, fScheduledAt: FieldScheduledAt,
-	fPartitionKey: FieldPartitionKey, fTenantID: FieldTenantID, fOrganizationID: FieldOrganizationID,
-	fUserID: FieldUserID, fSourceService: FieldSourceService, fSourceVersion: FieldSourceVersion,
-	fMaxRetries: FieldMaxRetries, fCreatedAt: FieldCreatedAt, fEventData: FieldEventData,
-	fEventMetadata: FieldEventMetadata,
-}
-
-// fieldIndex is k's position in entryFields, -1 for a field decode does
-// not read.
-func fieldIndex(k string) int {
-	switch k {
-	case FieldID:
-		return fID
-	case FieldEventType:
-		return fEventType
-	case FieldSchema:
-		return fSchema
-	case FieldAggregateID:
-		return fAggregateID
-	case FieldAggregateType:
-		return fAggregateType
-	case FieldEventVersion:
-		return fEventVersion
-	case FieldCorrelationID:
-		return fCorrelationID
-	case FieldCausationID:
-		return fCausationID
-	case FieldPriority:
-		return fPriority
-	case FieldScheduledAt:
-		return fScheduledAt
-	case FieldPartitionKey:
-		return fPartitionKey
-	case FieldTenantID:
-		return fTenantID
-	case FieldOrganizationID:
-		return fOrganizationID
-	case FieldUserID:
-		return fUserID
-	case FieldSourceService:
-		return fSourceService
-	case FieldSourceVersion:
-		return fSourceVersion
-	case FieldMaxRetries:
-		return fMaxRetries
-	case FieldCreatedAt:
-		return fCreatedAt
-	case FieldEventData:
-		return fEventData
-	case FieldEventMetadata:
-		return fEventMetadata
-	}
-	return -1
-}
-
-// lookupFunc returns the value of the field entryFields[f], whether the
-// entry has it, and an error for a value that is not text.
-type lookupFunc func(f int) (string, bool, error)
-
-func decode(d *decoder) (*Event, error) {
+func decode(get lookupFunc) (*Event, error) {
+	d := decoder{get: get}
 	e := &Event{
-		ID:            d.uuid(fID, true),
-		EventType:     d.str(fEventType, true),
-		Schema:        d.str(fSchema, true),
-		AggregateID:   d.uuid(fAggregateID, true),
-		AggregateType: d.str(fAggregateType, true),
-		EventVersion:  d.int(fEventVersion, DefaultEventVersion),
-		CorrelationID: d.uuid(fCorrelationID, false),
-		CausationID:   d.uuid(fCausationID, false),
-		Priority:      Priority(d.str(fPriority, false)),
-		ScheduledAt:   d.time(fScheduledAt),
-		PartitionKey:  d.str(fPartitionKey, false),
+		ID:            d.uuid(FieldID, true),
+		EventType:     d.str(FieldEventType, true),
+		Schema:        d.str(FieldSchema, true),
+		AggregateID:   d.uuid(FieldAggregateID, true),
+		AggregateType: d.str(FieldAggregateType, true),
+		EventVersion:  d.int(FieldEventVersion, DefaultEventVersion),
+		CorrelationID: d.uuid(FieldCorrelationID, false),
+		CausationID:   d.uuid(FieldCausationID, false),
+		Priority:      Priority(d.str(FieldPriority, false)),
+		ScheduledAt:   d.time(FieldScheduledAt),
+		PartitionKey:  d.str(FieldPartitionKey, false),
 
-		TenantID:       d.uuid(fTenantID, false),
-		OrganizationID: d.uuid(fOrganizationID, false),
-		UserID:         d.uuid(fUserID, false),
-		SourceService:  d.str(fSourceService, false),
-		SourceVersion:  d.str(fSourceVersion, false),
-		MaxRetries:     d.int(fMaxRetries, DefaultMaxRetries),
-		CreatedAt:      d.time(fCreatedAt),
+		TenantID:       d.uuid(FieldTenantID, false),
+		OrganizationID: d.uuid(FieldOrganizationID, false),
+		UserID:         d.uuid(FieldUserID, false),
+		SourceService:  d.str(FieldSourceService, false),
+		SourceVersion:  d.str(FieldSourceVersion, false),
+		MaxRetries:     d.int(FieldMaxRetries, DefaultMaxRetries),
+		CreatedAt:      d.time(FieldCreatedAt),
 		Status:         StatusPending,
 	}
-	if data := d.str(fEventData, true); d.err == nil {
+	if data := d.str(FieldEventData, true); d.err == nil {
 		e.Data = json.RawMessage(data)
 	}
-	if meta, ok := d.opt(fEventMetadata); ok && d.err == nil {
+	if meta, ok := d.opt(FieldEventMetadata); ok && d.err == nil {
 		// UnmarshalJSON accepts only valid JSON that is an object or null,
 		// so an object is whatever it accepted that starts with '{'.
 		if err := e.Metadata.UnmarshalJSON([]byte(meta)); err != nil || !startsObject(meta) {
-			d.fail(fEventMetadata, "must be a JSON object")
+			d.fail(FieldEventMetadata, "must be a JSON object")
 		}
 	}
 	if d.err != nil {
@@ -483,27 +381,20 @@ func decode(d *decoder) (*Event, error) {
 	return e, nil
 }
 
-// decoder keeps the first error so decode reads as a list of fields. It
-// looks fields up with get or, when get is nil, in vals (has: which are
-// present, by position).
+// decoder keeps the first error so decode reads as a list of fields.
 type decoder struct {
-	get  lookupFunc
-	vals [len(entryFields)]string
-	has  uint32
-	err  error
+	get lookupFunc
+	err error
 }
 
-func (d *decoder) fail(f int, format string, args ...any) {
+func (d *decoder) fail(field, format string, args ...any) {
 	if d.err == nil {
-		d.err = fieldErr(entryFields[f], format, args...)
+		d.err = fieldErr(field, format, args...)
 	}
 }
 
-func (d *decoder) opt(f int) (string, bool) {
-	if d.get == nil {
-		return d.vals[f], d.has&(1<<f) != 0 && d.vals[f] != ""
-	}
-	v, ok, err := d.get(f)
+func (d *decoder) opt(k string) (string, bool) {
+	v, ok, err := d.get(k)
 	if err != nil {
 		if d.err == nil {
 			d.err = err
@@ -513,48 +404,48 @@ func (d *decoder) opt(f int) (string, bool) {
 	return v, ok && v != ""
 }
 
-func (d *decoder) str(f int, required bool) string {
-	v, ok := d.opt(f)
+func (d *decoder) str(k string, required bool) string {
+	v, ok := d.opt(k)
 	if !ok && required {
-		d.fail(f, "required")
+		d.fail(k, "required")
 	}
 	return v
 }
 
-func (d *decoder) uuid(f int, required bool) uuid.UUID {
-	v := d.str(f, required)
+func (d *decoder) uuid(k string, required bool) uuid.UUID {
+	v := d.str(k, required)
 	if v == "" {
 		return uuid.Nil
 	}
 	id, err := uuid.Parse(v)
 	if err != nil || len(v) != 36 {
-		d.fail(f, "not a UUID in canonical form: %q", truncate(v))
+		d.fail(k, "not a UUID in canonical form: %q", truncate(v))
 		return uuid.Nil
 	}
 	return id
 }
 
-func (d *decoder) int(f int, def int) int {
-	v, ok := d.opt(f)
+func (d *decoder) int(k string, def int) int {
+	v, ok := d.opt(k)
 	if !ok {
 		return def
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
 	if err != nil {
-		d.fail(f, "not an integer: %q", truncate(v))
+		d.fail(k, "not an integer: %q", truncate(v))
 		return def
 	}
 	return int(n)
 }
 
-func (d *decoder) time(f int) time.Time {
-	v, ok := d.opt(f)
+func (d *decoder) time(k string) time.Time {
+	v, ok := d.opt(k)
 	if !ok {
 		return time.Time{}
 	}
 	t, err := ParseTime(v)
 	if err != nil {
-		d.fail(f, "not an RFC 3339 time: %q", truncate(v))
+		d.fail(k, "not an RFC 3339 time: %q", truncate(v))
 	}
 	return t
 }

@@ -291,11 +291,6 @@ func TestDecodeEntryFromOtherProducers(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("(-want +got):\n%s", diff)
 			}
-			got, err = event.DecodeFields(pairsOf(m))
-			require.NoError(t, err)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Fatalf("DecodeFields (-want +got):\n%s", diff)
-			}
 		})
 	}
 }
@@ -384,64 +379,6 @@ func TestDecodeEntryRefusesMalformed(t *testing.T) {
 			require.Nil(t, e)
 			requireFieldError(t, err, tt.field)
 			require.Less(t, len(err.Error()), 400, "error must not echo unbounded input")
-
-			e, err2 := event.DecodeFields(pairsOf(m))
-			require.Nil(t, e)
-			require.Equal(t, err, err2, "DecodeFields refuses as DecodeEntry does")
-		})
-	}
-}
-
-// pairsOf is m as field, value pairs, in a random order.
-func pairsOf(m map[string]string) []string {
-	kv := make([]string, 0, 2*len(m))
-	for k, v := range m {
-		kv = append(kv, k, v)
-	}
-	return kv
-}
-
-func TestDecodeFieldsReadsPairsAsAMap(t *testing.T) {
-	t.Parallel()
-	base := []string{
-		"id", "0190a6f2-1111-7abc-8def-000000000001", "event_type", "users.created", "schema", "tenant_acme",
-		"aggregate_id", "0190a6f2-1111-7abc-8def-000000000002", "aggregate_type", "user", "event_data", `{"a":1}`,
-	}
-	tests := []struct {
-		name    string
-		kv      []string
-		want    func(*event.Event)
-		invalid string // the field refused, "" when accepted
-	}{
-		{"as is", base, func(*event.Event) {}, ""},
-		{"a repeated field counts with its last value",
-			append(slices.Clone(base), "priority", "nope", "priority", "high"),
-			func(e *event.Event) { e.Priority = event.PriorityHigh }, ""},
-		{"a repeated field's last value is refused",
-			append(slices.Clone(base), "priority", "high", "priority", "nope"), nil, "priority"},
-		{"a last field without a value is ignored", append(slices.Clone(base), "priority"), func(*event.Event) {}, ""},
-		{"a required field without a value is missing", append(slices.Clone(base[2:]), "id"), nil, "id"},
-		{"a value that names a field is a value", append(slices.Clone(base), "source_service", "schema"),
-			func(e *event.Event) { e.SourceService = "schema" }, ""},
-		{"unknown fields are ignored", append([]string{"ID", "x", "", "y"}, base...), func(*event.Event) {}, ""},
-		{"nothing", nil, nil, "id"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := event.DecodeFields(tt.kv)
-			if tt.invalid != "" {
-				require.Nil(t, got)
-				requireFieldError(t, err, tt.invalid)
-				return
-			}
-			require.NoError(t, err)
-			want, err := event.DecodeFields(base)
-			require.NoError(t, err)
-			tt.want(want)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Fatalf("(-want +got):\n%s", diff)
-			}
 		})
 	}
 }
@@ -575,15 +512,4 @@ func BenchmarkDecodeValues(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// decode finds fields by their position in its own copy of EntryFields, and
-// DecodeFields by fieldIndex: both must agree with EntryFields.
-func TestDecodeFieldPositions(t *testing.T) {
-	t.Parallel()
-	require.Equal(t, event.EntryFields, event.DecodeOrder)
-	for i, f := range event.EntryFields {
-		require.Equal(t, i, event.FieldIndex(f), f)
-	}
-	require.Equal(t, -1, event.FieldIndex("status"))
 }
