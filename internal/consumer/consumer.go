@@ -36,6 +36,45 @@ type Delivery struct {
 	// reclaimed from another consumer, or re-read from this consumer's own
 	// pending list after a restart.
 	Redelivered bool
+	// Slot is the delivery's concurrency slot; see Slot.Release.
+	Slot Slot
+}
+
+// recordingFactor × Options.Concurrency bounds the deliveries whose
+// handlers are done and whose outcome is still being recorded (Slot.Release).
+const recordingFactor = 4
+
+// Slot is a delivery's concurrency slot. Process holds it while the
+// delivery's handlers run. Once they are done, Release gives it to the next
+// delivery while Process goes on to record the outcome (status write,
+// acknowledgement): a slow status flush then no longer stops the reads, so
+// events wait in a stream behind it only when recordingFactor ×
+// Concurrency deliveries are recording at once. The zero Slot (a task not
+// run by the pool) releases nothing.
+type Slot struct{ s *poolSlot }
+
+// poolSlot is one pool worker's slot state; the worker runs one task at a
+// time, so only that task's Process touches it.
+type poolSlot struct {
+	c     *Consumer
+	moved bool // the task holds a recording slot instead of its slot
+}
+
+// Release frees the slot for the next delivery and counts this one as
+// recording instead. It waits while recordingFactor × Concurrency
+// deliveries are recording, keeping the slot (and so stopping the reads)
+// meanwhile; if ctx ends first it keeps the slot and returns. Calling it
+// again does nothing.
+func (s Slot) Release(ctx context.Context) {
+	p := s.s
+	if p == nil || p.moved {
+		return
+	}
+	if !chans.Send(ctx, p.c.recording, struct{}{}) {
+		return
+	}
+	<-p.c.sem
+	p.moved = true
 }
 
 // Processor handles one delivery. It must acknowledge the entry (or leave
@@ -82,8 +121,11 @@ type Consumer struct {
 	proc Processor
 	log  *zap.Logger
 
-	sem  chan struct{}
+	sem  chan struct{} // a slot per delivery whose handlers run
 	work sync.WaitGroup
+	// recording holds a slot per delivery whose handlers are done and
+	// whose outcome is being recorded (Slot.Release).
+	recording chan struct{}
 	// inflight is the worker_inflight child of the group (nil without
 	// metrics): looked up once, not twice per entry.
 	inflight prometheus.Gauge
@@ -129,11 +171,12 @@ func New(rdb redis.UniversalClient, opt Options, proc Processor) (*Consumer, err
 	}
 	c := &Consumer{
 		rdb: rdb, opt: opt, proc: proc, log: opt.Logger,
-		sem:     make(chan struct{}, opt.Concurrency),
-		grouped: map[string]bool{},
-		wake:    make(chan struct{}, 1),
-		tasks:   make(chan task),
-		quit:    make(chan struct{}),
+		sem:       make(chan struct{}, opt.Concurrency),
+		recording: make(chan struct{}, recordingFactor*opt.Concurrency),
+		grouped:   map[string]bool{},
+		wake:      make(chan struct{}, 1),
+		tasks:     make(chan task),
+		quit:      make(chan struct{}),
 	}
 	if opt.Metrics != nil {
 		c.inflight = opt.Metrics.Inflight.WithLabelValues(opt.Group)
@@ -236,14 +279,24 @@ type task struct {
 }
 
 // poolWorker runs t, then further tasks until the consumer stops. The pool
-// never outgrows Concurrency: a worker counts itself idle before it
-// releases its slot, and Dispatch starts a new one only when none is idle,
-// that is when every existing worker holds a slot.
+// never outgrows Concurrency plus the recording bound: a worker counts
+// itself idle before it releases its slot (or its recording slot, see
+// Slot), and Dispatch starts a new one only when none is idle, that is when
+// every existing worker holds one.
 func (c *Consumer) poolWorker(t task) {
+	ps := &poolSlot{c: c}
 	for {
+		ps.moved = false
+		if t.fn == nil {
+			t.d.Slot = Slot{ps}
+		}
 		c.runTask(t)
 		c.idle.Add(1)
-		<-c.sem
+		if ps.moved {
+			<-c.recording
+		} else {
+			<-c.sem
+		}
 		select {
 		case t = <-c.tasks:
 		case <-c.quit:

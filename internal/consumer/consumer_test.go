@@ -295,3 +295,36 @@ func TestWorkerPoolIsBoundedAndStops(t *testing.T) {
 	require.Eventually(t, func() bool { return poolWorkers() <= before }, 5*time.Second, 10*time.Millisecond,
 		"pool workers left after Run returned")
 }
+
+// TestReleasedSlotsAreBoundedApart: a delivery that releases its slot
+// (its handlers are done, its outcome is being recorded) lets the next one
+// start, up to RecordingFactor × Concurrency recording at once; then the
+// next delivery keeps its slot in Release, and reads stop. A second
+// Release of the same delivery changes nothing.
+func TestReleasedSlotsAreBoundedApart(t *testing.T) {
+	f := newFixture(t)
+	key := streams.KeyFor(f.prefix, "tenants", "users", 1)
+	const total = 30
+	f.add(t, key, total)
+	opt := f.options("c1")
+	opt.Concurrency = 2
+	gate := make(chan struct{})
+	var started, done atomic.Int64
+	proc := consumer.ProcessorFunc(func(ctx context.Context, d consumer.Delivery) {
+		started.Add(1)
+		d.Slot.Release(ctx)
+		d.Slot.Release(ctx) // no-op: must not free a second slot
+		<-gate              // recording, e.g. a slow status write
+		require.NoError(t, f.rdb.XAck(ctx, d.Stream, group, d.ID).Err())
+		done.Add(1)
+	})
+	before := poolWorkers() // not parallel: other tests' pools may be winding down
+	run(t, f.rdb, opt, proc)
+	bound := int64(opt.Concurrency * (1 + consumer.RecordingFactor))
+	require.Eventually(t, func() bool { return started.Load() == bound }, 10*time.Second, 5*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	require.Equal(t, bound, started.Load(), "more deliveries started than slots plus recording slots")
+	require.LessOrEqual(t, poolWorkers()-before, int(bound), "pool larger than its bound")
+	close(gate)
+	require.Eventually(t, func() bool { return done.Load() == total }, 10*time.Second, 5*time.Millisecond)
+}

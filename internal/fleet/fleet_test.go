@@ -19,6 +19,7 @@ import (
 	"github.com/neo-events/neo-events/internal/fleet"
 	"github.com/neo-events/neo-events/internal/store"
 	"github.com/neo-events/neo-events/internal/streams"
+	tu "github.com/neo-events/neo-events/internal/testutil"
 )
 
 func TestHappyPathAcrossSchemas(t *testing.T) {
@@ -475,4 +476,53 @@ func TestStreamsAreTrimmedOnceAcknowledged(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return total() == 0 }, 10*time.Second, 50*time.Millisecond,
 		"once both groups acknowledged, the entries go")
+}
+
+// TestHandlersRunWhileStatusWritesWait: an event whose handlers are done
+// frees its concurrency slot while its status is written, so a slow status
+// write (here: the executions table locked) does not stop the next events'
+// handlers. They are bounded apart: with worker.concurrency 1, one event
+// runs its handlers and at most consumer's 4 × 1 wait for their writes.
+func TestHandlersRunWhileStatusWritesWait(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "acme")
+	schema := w.tenants[0]
+	w.addAction(schema, "audit", "ok", []string{"*"}, "")
+	cfg := w.config("w1")
+	cfg.Worker.Concurrency = 1
+	cfg.Worker.ClaimMinIdle = time.Minute // nothing is reclaimed while the writes wait
+
+	ctx := tu.Context(t)
+	tx, err := w.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	_, err = tx.Exec(ctx, "LOCK TABLE "+event.QuoteIdent(schema)+".action_executions IN EXCLUSIVE MODE")
+	require.NoError(t, err)
+
+	w.startWorker(cfg, nil)
+	evs := make([]*event.Event, 10)
+	for i := range evs {
+		evs[i] = w.newEvent(schema, "users.created")
+	}
+	w.publish(evs...)
+	ran := func() int {
+		n := 0
+		for _, e := range evs {
+			n += w.calls.get("ok", e.ID)
+		}
+		return n
+	}
+	const bound = 1 + 4 // running + recording
+	require.Eventually(t, func() bool { return ran() == bound }, 10*time.Second, 10*time.Millisecond,
+		"handlers of later events did not run while the first status write waited")
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, bound, ran(), "more events started than the recording bound allows")
+
+	require.NoError(t, tx.Rollback(ctx)) // the writes go through
+	rows := w.waitFinal(evs, 30*time.Second)
+	for _, e := range evs {
+		require.Equal(t, event.StatusCompleted, rows[e.ID].Status)
+		require.Equal(t, 1, w.calls.get("ok", e.ID), "each action ran exactly once")
+	}
+	requireNothingPending(t, w)
 }

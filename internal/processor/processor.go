@@ -169,6 +169,7 @@ type job struct {
 	stream      string
 	entryID     string // the entry to acknowledge; "" for a retry (acked when scheduled)
 	redelivered bool
+	slot        consumer.Slot     // the delivery's slot, released once its handlers are done
 	redrive     []string          // action names a redrive asks to re-run
 	needsMarker bool              // record completed actions in the done-marker
 	recovered   []store.Execution // completed attempts read back from the done-marker
@@ -280,7 +281,7 @@ func (p *Processor) deliveryJob(ctx context.Context, d *consumer.Delivery) *job 
 	}
 	ev.QueueName, ev.MessageID = d.Stream, d.ID
 	j := p.newJob(ev, d.Stream, d.ID)
-	j.values, j.entryID, j.redelivered = d.Values, d.ID, d.Redelivered
+	j.values, j.entryID, j.redelivered, j.slot = d.Values, d.ID, d.Redelivered, d.Slot
 	names, _ := j.field(dlq.FieldRedriveActions)
 	if count, _ := j.field(dlq.FieldRedriveCount); names != "" || count != "" {
 		j.redelivered = true
@@ -601,6 +602,9 @@ type conclusion struct {
 // function; the rest is in helpers, so that the event goroutine's stack
 // stays small (growing it copies it, and that showed in profiles).
 func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results []result, waiting []pendingAction) {
+	// The handlers are done: the next delivery may start while this one's
+	// status is written and its entry acknowledged.
+	j.slot.Release(ctx)
 	now := time.Now()
 	item := j.item
 	if item == nil {

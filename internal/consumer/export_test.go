@@ -1,0 +1,4 @@
+package consumer
+
+// RecordingFactor is recordingFactor, for tests.
+const RecordingFactor = recordingFactor
