@@ -89,8 +89,10 @@ type Worker struct {
 	// part, resolved against the `{prefix}:streams` set. Defaults to
 	// ["admin:*", "tenants:*"].
 	Subscriptions []string `mapstructure:"subscriptions"`
-	// Concurrency bounds events in flight in this process. Defaults to 256;
-	// it also bounds how many status writes one flush can merge.
+	// Concurrency bounds the events whose handlers run at once in this
+	// process. Defaults to 256. Events whose handlers are done wait for
+	// their status write in 4 × Concurrency further slots, which bound how
+	// many status writes one flush can merge.
 	Concurrency int `mapstructure:"concurrency"`
 	// BatchSize is the COUNT of one XREADGROUP or XAUTOCLAIM. Defaults to 256.
 	BatchSize int `mapstructure:"batch_size"`
