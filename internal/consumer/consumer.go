@@ -282,7 +282,10 @@ type task struct {
 // never outgrows Concurrency plus the recording bound: a worker counts
 // itself idle before it releases its slot (or its recording slot, see
 // Slot), and Dispatch starts a new one only when none is idle, that is when
-// every existing worker holds one.
+// every existing worker holds one. A worker that finds Concurrency workers
+// idle already exits instead: they can take every task the free slots
+// allow, and a burst of recording events would otherwise leave up to
+// 5 × Concurrency parked goroutines, with their grown stacks, for good.
 func (c *Consumer) poolWorker(t task) {
 	ps := &poolSlot{c: c}
 	for {
@@ -291,16 +294,33 @@ func (c *Consumer) poolWorker(t task) {
 			t.d.Slot = Slot{ps}
 		}
 		c.runTask(t)
-		c.idle.Add(1)
+		stay := c.goIdle()
 		if ps.moved {
 			<-c.recording
 		} else {
 			<-c.sem
 		}
+		if !stay {
+			return
+		}
 		select {
 		case t = <-c.tasks:
 		case <-c.quit:
 			return
+		}
+	}
+}
+
+// goIdle counts the calling worker idle, unless Concurrency workers are
+// idle already; false: the worker should exit.
+func (c *Consumer) goIdle() bool {
+	for {
+		n := c.idle.Load()
+		if n >= int64(cap(c.sem)) {
+			return false
+		}
+		if c.idle.CompareAndSwap(n, n+1) {
+			return true
 		}
 	}
 }

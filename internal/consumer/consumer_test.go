@@ -300,7 +300,8 @@ func TestWorkerPoolIsBoundedAndStops(t *testing.T) {
 // (its handlers are done, its outcome is being recorded) lets the next one
 // start, up to RecordingFactor × Concurrency recording at once; then the
 // next delivery keeps its slot in Release, and reads stop. A second
-// Release of the same delivery changes nothing.
+// Release of the same delivery changes nothing. Once the burst is over the
+// pool shrinks back to Concurrency idle workers.
 func TestReleasedSlotsAreBoundedApart(t *testing.T) {
 	f := newFixture(t)
 	key := streams.KeyFor(f.prefix, "tenants", "users", 1)
@@ -327,4 +328,7 @@ func TestReleasedSlotsAreBoundedApart(t *testing.T) {
 	require.LessOrEqual(t, poolWorkers()-before, int(bound), "pool larger than its bound")
 	close(gate)
 	require.Eventually(t, func() bool { return done.Load() == total }, 10*time.Second, 5*time.Millisecond)
+	// After the burst, workers beyond Concurrency idle ones exit.
+	require.Eventually(t, func() bool { return poolWorkers()-before <= opt.Concurrency }, 5*time.Second, 5*time.Millisecond,
+		"the pool kept the burst's workers")
 }
