@@ -603,8 +603,13 @@ type conclusion struct {
 // stays small (growing it copies it, and that showed in profiles).
 func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results []result, waiting []pendingAction) {
 	// The handlers are done: the next delivery may start while this one's
-	// status is written and its entry acknowledged.
-	j.slot.Release(ctx)
+	// status is written and its entry acknowledged. Without status writes
+	// only the acknowledgement is left, a pipelined round trip: moving
+	// slots for it cost more than it saved (worker --update-status=false
+	// 117K -> 109K events/s, median of 5).
+	if p.w != nil {
+		j.slot.Release(ctx)
+	}
 	now := time.Now()
 	item := j.item
 	if item == nil {
