@@ -606,7 +606,7 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 	// status is written and its entry acknowledged. Without status writes
 	// only the acknowledgement is left, a pipelined round trip: moving
 	// slots for it cost more than it saved (worker --update-status=false
-	// 117K -> 109K events/s, median of 5).
+	// 5 to 7 % fewer events/s; docs/PERFORMANCE.md, session 5).
 	if p.w != nil {
 		j.slot.Release(ctx)
 	}
