@@ -78,8 +78,14 @@ func (e *env) baseline(ctx context.Context, res *Result) error {
 	return nil
 }
 
-// ratios divides the run's throughput by the ceiling of the step it stands for.
+// ratios divides the run's throughput by the ceiling of the step it stands
+// for. An open-loop run (--rate) gets none: its throughput is the rate it
+// was offered, so its ratio would say nothing about the code (make bench
+// printed 0.07 for publish at 10K/s).
 func ratios(res *Result, b map[string]float64) map[string]float64 {
+	if res.Config.Rate > 0 {
+		return nil
+	}
 	r := map[string]float64{}
 	switch res.Mode {
 	case ModePublish:

@@ -225,6 +225,16 @@ func TestBaselineRatios(t *testing.T) {
 	require.Positive(t, res.Ratios["published_vs_copy"])
 }
 
+// TestNoRatiosForOpenLoop: an open-loop run's throughput is its offered
+// rate, so it is not compared with the ceilings.
+func TestNoRatiosForOpenLoop(t *testing.T) {
+	b := map[string]float64{CeilingCopy: 100, CeilingUpdate: 100, CeilingXAdd: 100, CeilingReadAck: 100, CeilingPipeline: 25}
+	closed := &Result{Mode: ModePublish, PublishedPerSec: 50}
+	require.Equal(t, map[string]float64{"published_vs_copy": 0.5}, ratios(closed, b))
+	open := &Result{Mode: ModePublish, PublishedPerSec: 50, Config: Config{Rate: 50}}
+	require.Nil(t, ratios(open, b))
+}
+
 // requireCleanedUp checks that the run dropped its database and keys.
 func requireCleanedUp(t *testing.T, res *Result) {
 	t.Helper()
