@@ -6,7 +6,8 @@
 #  1. Go benchmarks of the hot paths (entry codec, dispatch matching, status
 #     batch building, store, retry) with allocations: OUTDIR/gobench.txt.
 #  2. publisher-bench in every mode, briefly, each with --baseline so its
-#     throughput is also given as a ratio of the same run's raw ceilings:
+#     throughput is also given as a ratio of the same run's raw ceilings
+#     (closed-loop runs only; a --rate run's throughput is its rate):
 #     OUTDIR/<run>.json (one JSON object each), OUTDIR/bench.json (all of
 #     them) and OUTDIR/summary.txt (the human tables plus the benchmarks).
 #
