@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -41,13 +42,17 @@ func warnLogger() *zap.Logger {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zap.WarnLevel))
 }
 
-// BenchmarkProcess is the worker's per-event path without status writes:
-// decode the entry go-redis returned, match one noop action, run it,
-// acknowledge through the batcher (real Redis; 32 × GOMAXPROCS events in flight, 64 on 2 cores, so
-// acknowledgements share pipelines as in a worker).
-func BenchmarkProcess(b *testing.B) {
-	tu.SkipIfShort(b)
-	rdb, prefix := tu.NewRedis(b)
+// noopBench is what the processor benchmarks share: a real dispatcher with
+// a "noop" handler, the one action that runs it (matched by staticMatch),
+// their metrics and a production-like logger.
+type noopBench struct {
+	d   *dispatch.Dispatcher
+	act dispatch.Action
+	m   *metrics.Worker
+	log *zap.Logger
+}
+
+func newNoopBench(b *testing.B) noopBench {
 	log := warnLogger()
 	reg := handler.NewRegistry()
 	reg.MustRegister("noop", handler.HandlerFunc(func(context.Context, *handler.Request) error { return nil }))
@@ -56,13 +61,31 @@ func BenchmarkProcess(b *testing.B) {
 	b.Cleanup(d.Close)
 	act := dispatch.Action{ID: uuid.New(), Schema: "tenant_acme", Name: "bench_noop", Type: "custom",
 		HandlerName: "noop", Timeout: 10 * time.Second, MaxConcurrent: 100000, Source: dispatch.SourceAction}
-	p := New(rdb, nil, staticMatch{Dispatcher: d, actions: []dispatch.Action{act}}, nil, Options{
-		Prefix: prefix, Group: "g", WorkerID: "w", Logger: log, Metrics: m,
+	return noopBench{d: d, act: act, m: m, log: log}
+}
+
+// processor returns a processor of group for nb's action (no status writes).
+func (nb noopBench) processor(rdb redis.UniversalClient, prefix, group string) *Processor {
+	return New(rdb, nil, staticMatch{Dispatcher: nb.d, actions: []dispatch.Action{nb.act}}, nil, Options{
+		Prefix: prefix, Group: group, WorkerID: "w", Logger: nb.log, Metrics: nb.m,
 	})
+}
+
+// benchData is a typical event payload of about 256 bytes.
+var benchData = json.RawMessage(`{"bench":true,"pad":"` + strings.Repeat("x", 230) + `"}`)
+
+// BenchmarkProcess is the worker's per-event path without status writes:
+// decode the entry go-redis returned, match one noop action, run it,
+// acknowledge through the batcher (real Redis; 32 × GOMAXPROCS events in flight, 64 on 2 cores, so
+// acknowledgements share pipelines as in a worker).
+func BenchmarkProcess(b *testing.B) {
+	tu.SkipIfShort(b)
+	rdb, prefix := tu.NewRedis(b)
+	nb := newNoopBench(b)
+	p := nb.processor(rdb, prefix, "g")
 	b.Cleanup(p.Close)
 
-	data := json.RawMessage(`{"bench":true,"pad":"` + strings.Repeat("x", 230) + `"}`)
-	ev, err := event.New("tenant_acme", "users.created", "user", uuid.New(), data)
+	ev, err := event.New("tenant_acme", "users.created", "user", uuid.New(), benchData)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,7 +110,7 @@ func BenchmarkProcess(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 	var got dto.Metric
-	if err := m.EventsTotal.WithLabelValues("g", "users.created", metrics.OutcomeSuccess).Write(&got); err != nil {
+	if err := nb.m.EventsTotal.WithLabelValues("g", "users.created", metrics.OutcomeSuccess).Write(&got); err != nil {
 		b.Fatal(err)
 	}
 	if n := got.GetCounter().GetValue(); n < float64(b.N) {

@@ -2,22 +2,16 @@ package processor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/neo-events/neo-events/event"
-	"github.com/neo-events/neo-events/handler"
 	"github.com/neo-events/neo-events/internal/consumer"
-	"github.com/neo-events/neo-events/internal/dispatch"
-	"github.com/neo-events/neo-events/internal/metrics"
 	"github.com/neo-events/neo-events/internal/streams"
 	tu "github.com/neo-events/neo-events/internal/testutil"
 )
@@ -44,14 +38,7 @@ func BenchmarkDrain(b *testing.B) {
 	tu.SkipIfShort(b)
 	rdb, prefix := tu.NewRedis(b)
 	ctx := context.Background()
-	log := warnLogger()
-	reg := handler.NewRegistry()
-	reg.MustRegister("noop", handler.HandlerFunc(func(context.Context, *handler.Request) error { return nil }))
-	m := metrics.NewWorker(prometheus.NewRegistry())
-	d := dispatch.New(nil, dispatch.Options{Registry: reg, Metrics: m, Group: "g", Logger: log})
-	b.Cleanup(d.Close)
-	act := dispatch.Action{ID: uuid.New(), Schema: "tenant_acme", Name: "bench_noop", Type: "custom",
-		HandlerName: "noop", Timeout: 10 * time.Second, MaxConcurrent: 100000, Source: dispatch.SourceAction}
+	nb := newNoopBench(b)
 	const n, parts = 20000, 8
 	keys := make([]string, parts)
 	for i := range keys {
@@ -62,8 +49,7 @@ func BenchmarkDrain(b *testing.B) {
 		b.StopTimer()
 		pipe := rdb.Pipeline()
 		for k := range n {
-			ev, err := event.New("tenant_acme", "users.created", "user", uuid.New(),
-				json.RawMessage(`{"bench":true,"pad":"`+strings.Repeat("x", 230)+`"}`))
+			ev, err := event.New("tenant_acme", "users.created", "user", uuid.New(), benchData)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -84,13 +70,11 @@ func BenchmarkDrain(b *testing.B) {
 			b.Fatal(err)
 		}
 		group := fmt.Sprint("g", i)
-		p := &countingProcessor{Processor: New(rdb, nil, staticMatch{Dispatcher: d, actions: []dispatch.Action{act}}, nil, Options{
-			Prefix: prefix, Group: group, WorkerID: "w", Logger: log, Metrics: m,
-		})}
+		p := &countingProcessor{Processor: nb.processor(rdb, prefix, group)}
 		c, err := consumer.New(rdb, consumer.Options{
 			Prefix: prefix, Group: group, Consumer: "c", Subscriptions: []string{"tenants:*"},
 			Concurrency: 256, BatchSize: 256, Block: time.Second, ClaimMinIdle: time.Minute, ClaimInterval: time.Minute,
-			Logger: log, Metrics: m,
+			Logger: nb.log, Metrics: nb.m,
 		}, p)
 		if err != nil {
 			b.Fatal(err)
