@@ -65,6 +65,21 @@ func BenchmarkDecodeValuesTypical(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeFieldsTypical decodes the flat pairs the worker's read
+// connection returns (internal/xread), as the worker does for every entry.
+func BenchmarkDecodeFieldsTypical(b *testing.B) {
+	kv, err := typicalEvent(b).AppendEntry(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := event.DecodeFields(kv); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkValidate checks a decoded event, as the publisher does for every
 // event it accepts and the worker for every entry it decodes.
 func BenchmarkValidate(b *testing.B) {

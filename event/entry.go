@@ -322,6 +322,24 @@ func DecodeValues(values map[string]any) (*Event, error) {
 	})
 }
 
+// DecodeFields decodes an entry given as flat pairs (key, value, key,
+// value, ...), as the worker's read connection returns it. A key given
+// twice takes its last value, as in the map forms. An odd number of strings
+// is not an entry (ErrInvalid).
+func DecodeFields(kv []string) (*Event, error) {
+	if len(kv)%2 != 0 {
+		return nil, fmt.Errorf("%w: %d field strings, not key/value pairs", ErrInvalid, len(kv))
+	}
+	return decode(func(k string) (string, bool, error) {
+		for i := len(kv) - 2; i >= 0; i -= 2 {
+			if kv[i] == k {
+				return kv[i+1], true, nil
+			}
+		}
+		return "", false, nil
+	})
+}
+
 // DecodeEntry decodes a stream entry and validates the event. Unknown fields
 // are ignored; missing optional fields take the column defaults. A bad entry
 // yields a *FieldError (errors.Is(err, ErrInvalid)) and no event. The event's

@@ -2,6 +2,7 @@ package event_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -97,6 +98,29 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 		if diff := cmp.Diff(entry, entry2); diff != "" {
 			t.Fatalf("encoding is not stable (-first +second):\n%s", diff)
+		}
+	})
+}
+
+// FuzzDecodeFields: the flat pairs the worker reads decode exactly as the
+// map of the same entry does, duplicate keys (the last one wins) included.
+func FuzzDecodeFields(f *testing.F) {
+	fuzzSeeds(f)
+	f.Add("id=x\nid=0190a6f2-1111-7abc-8def-000000000002\nevent_type=a.b\n")
+	f.Fuzz(func(t *testing.T, input string) {
+		var kv []string
+		for _, line := range strings.Split(input, "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				kv = append(kv, k, v)
+			}
+		}
+		got, gotErr := event.DecodeFields(kv)
+		want, wantErr := event.DecodeEntry(fuzzEntry(input))
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("DecodeFields error %v, DecodeEntry error %v", gotErr, wantErr)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("DecodeFields differs from DecodeEntry (-map +pairs):\n%s", diff)
 		}
 	})
 }
