@@ -26,11 +26,11 @@ func BenchmarkHandOver(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	values := map[string]any{"n": "1"}
+	fields := []string{"n", "1"}
 	b.ReportAllocs()
 	for b.Loop() {
 		wg.Add(1)
-		if !c.handOver(ctx, ctx, Delivery{Stream: "s", ID: "1-1", Values: values}) {
+		if !c.handOver(ctx, ctx, Delivery{Stream: "s", ID: "1-1", Fields: fields}) {
 			b.Fatal("hand-over refused")
 		}
 	}

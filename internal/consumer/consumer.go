@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -25,13 +26,16 @@ import (
 	"github.com/neo-events/neo-events/internal/chans"
 	"github.com/neo-events/neo-events/internal/metrics"
 	"github.com/neo-events/neo-events/internal/streams"
+	"github.com/neo-events/neo-events/internal/xread"
 )
 
 // Delivery is one stream entry handed to the Processor.
 type Delivery struct {
 	Stream string
 	ID     string
-	Values map[string]any
+	// Fields are the entry's fields as flat pairs: key, value, key,
+	// value, ... (see event.DecodeFields).
+	Fields []string
 	// Redelivered is true when the entry may have been processed before:
 	// reclaimed from another consumer, or re-read from this consumer's own
 	// pending list after a restart.
@@ -462,6 +466,7 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 	c.readOwnPending(readCtx, workCtx)
 	r := &reader{c: c}
 	defer r.close()
+	var res []xread.Entry
 	backoff := 100 * time.Millisecond
 	for readCtx.Err() == nil {
 		keys := c.Streams()
@@ -482,12 +487,11 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 			continue
 		}
 		count := min(c.opt.BatchSize, max(1, free/len(keys)))
-		args := &redis.XReadGroupArgs{
+		args := xread.Args{
 			Group: c.opt.Group, Consumer: c.opt.Consumer,
-			Streams: append(keys, repeat(">", len(keys))...),
-			Count:   int64(count), Block: c.opt.Block,
+			Streams: keys, Count: count, Block: c.opt.Block,
 		}
-		res, err := r.read(readCtx, args)
+		res, err := r.read(readCtx, args, res[:0])
 		if err != nil {
 			if errors.Is(err, redis.Nil) {
 				backoff = 100 * time.Millisecond
@@ -508,45 +512,64 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		for _, s := range res {
-			for _, m := range s.Messages {
-				if !c.handOver(readCtx, workCtx, Delivery{Stream: s.Stream, ID: m.ID, Values: m.Values}) {
-					return
-				}
+		for i, e := range res {
+			res[i] = xread.Entry{} // the slice is reused: keep no entry alive through it
+			if !c.handOver(readCtx, workCtx, Delivery{Stream: e.Stream, ID: e.ID, Fields: e.Fields}) {
+				return
 			}
 		}
 	}
 }
 
-// reader is the read loop's own connection, so that a refresh can unblock
-// its XREADGROUP by client id (Consumer.readerID). With a client that is
-// not a *redis.Client, reads go through the pool and new streams wait out
-// the current Block.
+// reader is the read loop's own connection (internal/xread): it parses
+// XREADGROUP replies without go-redis's map per entry, and a refresh can
+// unblock it by client id (Consumer.readerID). With a client that is not a
+// *redis.Client (a cluster), or options xread cannot honour, reads go
+// through go-redis and new streams wait out the current Block.
 type reader struct {
-	c    *Consumer
-	conn *redis.Conn
+	c        *Consumer
+	conn     *xread.Conn
+	fallback bool
 }
 
-func (r *reader) read(ctx context.Context, args *redis.XReadGroupArgs) ([]redis.XStream, error) {
+func (r *reader) read(ctx context.Context, a xread.Args, dst []xread.Entry) ([]xread.Entry, error) {
 	cl, ok := r.c.rdb.(*redis.Client)
-	if !ok {
-		return r.c.rdb.XReadGroup(ctx, args).Result()
+	if !ok || r.fallback {
+		return r.readGoRedis(ctx, a, dst)
 	}
 	if r.conn == nil {
-		conn := cl.Conn()
-		id, err := conn.ClientID(ctx).Result()
+		conn, err := xread.Dial(ctx, cl.Options())
+		if errors.Is(err, xread.ErrUnsupported) {
+			r.c.log.Info("reading through go-redis: the Redis options need it", zap.Error(err))
+			r.fallback = true
+			return r.readGoRedis(ctx, a, dst)
+		}
 		if err != nil {
-			_ = conn.Close()
-			return nil, fmt.Errorf("client id of the reader's connection: %w", err)
+			return dst, fmt.Errorf("open the read connection: %w", err)
 		}
 		r.conn = conn
-		r.c.readerID.Store(id)
+		r.c.readerID.Store(conn.ID())
 	}
-	res, err := r.conn.XReadGroup(ctx, args).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	res, err := r.conn.ReadGroup(ctx, dst, a)
+	if r.conn.Broken() {
 		r.close() // start over on a fresh connection
 	}
 	return res, err
+}
+
+// readGoRedis is read through the client's pool.
+func (r *reader) readGoRedis(ctx context.Context, a xread.Args, dst []xread.Entry) ([]xread.Entry, error) {
+	res, err := r.c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: a.Group, Consumer: a.Consumer,
+		Streams: append(slices.Clip(a.Streams), repeat(">", len(a.Streams))...),
+		Count:   int64(a.Count), Block: a.Block,
+	}).Result()
+	for _, s := range res {
+		for _, m := range s.Messages {
+			dst = append(dst, xread.Entry{Stream: s.Stream, ID: m.ID, Fields: Pairs(m.Values)})
+		}
+	}
+	return dst, err
 }
 
 func (r *reader) close() {
@@ -556,6 +579,24 @@ func (r *reader) close() {
 	r.c.readerID.Store(0)
 	_ = r.conn.Close()
 	r.conn = nil
+}
+
+// Pairs converts the map go-redis returns for an entry (XMessage.Values)
+// into Delivery.Fields' flat pairs. Nil stays nil (an entry deleted while
+// pending).
+func Pairs(values map[string]any) []string {
+	if values == nil {
+		return nil
+	}
+	kv := make([]string, 0, 2*len(values))
+	for k, v := range values {
+		s, ok := v.(string)
+		if !ok {
+			s = fmt.Sprint(v)
+		}
+		kv = append(kv, k, s)
+	}
+	return kv
 }
 
 func (c *Consumer) waitSlot(ctx context.Context) bool {
@@ -584,7 +625,7 @@ func (c *Consumer) readOwnPending(readCtx, workCtx context.Context) {
 				if m.Values == nil {
 					continue // deleted while pending; nothing to do
 				}
-				if !c.handOver(readCtx, workCtx, Delivery{Stream: k, ID: m.ID, Values: m.Values, Redelivered: true}) {
+				if !c.handOver(readCtx, workCtx, Delivery{Stream: k, ID: m.ID, Fields: Pairs(m.Values), Redelivered: true}) {
 					return
 				}
 			}
@@ -638,7 +679,7 @@ func (c *Consumer) claim(readCtx, workCtx context.Context, stream string) bool {
 				c.opt.Metrics.ReclaimedTotal.WithLabelValues(c.opt.Group).Inc()
 			}
 			c.log.Info("reclaimed pending entry", zap.String("stream", stream), zap.String("entry_id", m.ID))
-			if !c.handOver(readCtx, workCtx, Delivery{Stream: stream, ID: m.ID, Values: m.Values, Redelivered: true}) {
+			if !c.handOver(readCtx, workCtx, Delivery{Stream: stream, ID: m.ID, Fields: Pairs(m.Values), Redelivered: true}) {
 				return false
 			}
 		}

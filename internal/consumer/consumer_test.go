@@ -81,7 +81,7 @@ func (c *collector) count(stream string) int {
 	return len(c.got[stream])
 }
 
-func run(t *testing.T, rdb *redis.Client, opt consumer.Options, p consumer.Processor) (*consumer.Consumer, func()) {
+func run(t *testing.T, rdb redis.UniversalClient, opt consumer.Options, p consumer.Processor) (*consumer.Consumer, func()) {
 	t.Helper()
 	c, err := consumer.New(rdb, opt, p)
 	require.NoError(t, err)
@@ -113,6 +113,72 @@ func TestDiscoversStreamsAtRuntimeAndReadsFromZero(t *testing.T) {
 	for _, d := range col.got[early] {
 		require.False(t, d.Redelivered)
 	}
+}
+
+// pooled is a client that is not a *redis.Client (as a cluster client is
+// not), so the consumer reads through go-redis.
+type pooled struct{ *redis.Client }
+
+// TestReadPathsDeliverTheSameFields: the read loop's own connection
+// (internal/xread) and go-redis (any other client) deliver the same
+// entries with the same fields, and both pick up a stream that appears.
+func TestReadPathsDeliverTheSameFields(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name string // also the stream category
+		rdb  redis.UniversalClient
+		own  bool // reads on its own connection
+	}{
+		{"own_connection", f.rdb, true},
+		{"go_redis", pooled{f.rdb}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			first := streams.KeyFor(f.prefix, "tenants", tc.name, 0)
+			later := streams.KeyFor(f.prefix, "tenants", tc.name, 1)
+			f.add(t, first, 5)
+			col := &collector{rdb: f.rdb, got: map[string][]consumer.Delivery{}}
+			opt := f.options(tc.name)
+			opt.Subscriptions = []string{"tenants:" + tc.name}
+			if tc.own {
+				opt.Block = 5 * time.Second // a new stream must not wait out the block
+			}
+			c, _ := run(t, tc.rdb, opt, col)
+			require.Eventually(t, func() bool { return col.count(first) == 5 }, 10*time.Second, 10*time.Millisecond)
+			require.Equal(t, tc.own, c.ReaderID() != 0, "reads on its own connection")
+			start := time.Now()
+			f.add(t, later, 1)
+			require.NoError(t, f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: later, Values: []string{"k", "v", "empty", ""}}).Err())
+			require.Eventually(t, func() bool { return col.count(later) == 2 }, 10*time.Second, 10*time.Millisecond)
+			if tc.own {
+				require.Less(t, time.Since(start), 3*time.Second, "the new stream waited out the block")
+			}
+			col.mu.Lock()
+			defer col.mu.Unlock()
+			var got, want [][]string
+			for i, d := range col.got[first] {
+				got = append(got, d.Fields)
+				want = append(want, []string{"n", fmt.Sprint(i)})
+			}
+			require.ElementsMatch(t, want, got) // handled concurrently: in any order
+			var later2 []map[string]string
+			for _, d := range col.got[later] {
+				require.Len(t, d.Fields, 2*len(fieldMap(d.Fields)), "pairs")
+				later2 = append(later2, fieldMap(d.Fields))
+			}
+			// (go-redis returns a map: its pairs come in any order.)
+			require.ElementsMatch(t, []map[string]string{{"n": "0"}, {"k": "v", "empty": ""}}, later2)
+		})
+	}
+}
+
+func fieldMap(kv []string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
 }
 
 func TestConcurrencyIsBoundedAndReadsWait(t *testing.T) {

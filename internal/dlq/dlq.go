@@ -242,6 +242,21 @@ func idTime(id string) time.Time {
 // IDTime is the time encoded in a stream id `<ms>-<seq>`; zero if unreadable.
 func IDTime(id string) time.Time { return idTime(id) }
 
+// FieldsFromPairs converts an entry's flat pairs (key, value, ...; as a
+// worker reads them) into the string map a Letter carries. A key given
+// twice keeps its last value; a trailing key without a value keeps "".
+func FieldsFromPairs(kv []string) map[string]string {
+	m := make(map[string]string, (len(kv)+1)/2)
+	for i := 0; i < len(kv); i += 2 {
+		v := ""
+		if i+1 < len(kv) {
+			v = kv[i+1]
+		}
+		m[kv[i]] = v
+	}
+	return m
+}
+
 // FieldsFromValues converts the map go-redis returns for an entry
 // (XMessage.Values) into the string map a Letter carries.
 func FieldsFromValues(values map[string]any) map[string]string {

@@ -89,13 +89,9 @@ func BenchmarkProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	entry, err := ev.Entry()
+	fields, err := ev.AppendEntry(nil)
 	if err != nil {
 		b.Fatal(err)
-	}
-	values := make(map[string]any, len(entry))
-	for k, v := range entry {
-		values[k] = v
 	}
 	stream := prefix + ":tenants:users:0"
 	ctx := context.Background()
@@ -104,7 +100,7 @@ func BenchmarkProcess(b *testing.B) {
 	cpu := processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			p.Process(ctx, consumer.Delivery{Stream: stream, ID: "1-1", Values: values})
+			p.Process(ctx, consumer.Delivery{Stream: stream, ID: "1-1", Fields: fields})
 		}
 	})
 	b.StopTimer()

@@ -43,16 +43,12 @@ func TestAbandonedHandlerKeepsItsLogFields(t *testing.T) {
 		return dispatch.Action{ID: uuid.New(), Schema: "tenant_acme", Name: name + "_action", Type: "custom",
 			HandlerName: name, Timeout: timeout, Source: dispatch.SourceAction}
 	}
-	values := func() map[string]any {
+	fields := func() []string {
 		ev, err := event.New("tenant_acme", "users.created", "user", uuid.New(), json.RawMessage(`{"a":1}`))
 		require.NoError(t, err)
-		entry, err := ev.Entry()
+		kv, err := ev.AppendEntry(nil)
 		require.NoError(t, err)
-		v := make(map[string]any, len(entry))
-		for k, s := range entry {
-			v[k] = s
-		}
-		return v
+		return kv
 	}
 	ctx := context.Background()
 	newProc := func(a dispatch.Action) *Processor {
@@ -64,10 +60,10 @@ func TestAbandonedHandlerKeepsItsLogFields(t *testing.T) {
 	}
 
 	stubborn := newProc(mk("stubborn", 20*time.Millisecond))
-	stubborn.Process(ctx, consumer.Delivery{Stream: prefix + ":tenants:users:0", ID: "1-1", Values: values()})
+	stubborn.Process(ctx, consumer.Delivery{Stream: prefix + ":tenants:users:0", ID: "1-1", Fields: fields()})
 	quick := newProc(mk("quick", time.Second))
 	for i := range 100 { // they would reuse the stubborn event's job if it were recycled
-		quick.Process(ctx, consumer.Delivery{Stream: prefix + ":tenants:users:1", ID: "2-" + string(rune('0'+i%10)), Values: values()})
+		quick.Process(ctx, consumer.Delivery{Stream: prefix + ":tenants:users:1", ID: "2-" + string(rune('0'+i%10)), Fields: fields()})
 	}
 	close(release)
 	<-logged

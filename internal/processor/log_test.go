@@ -59,7 +59,7 @@ func TestLogsNameTheEvent(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, id, res[0].Messages[0].ID)
 
-	p.Process(ctx, consumer.Delivery{Stream: stream, ID: id, Values: res[0].Messages[0].Values})
+	p.Process(ctx, consumer.Delivery{Stream: stream, ID: id, Fields: consumer.Pairs(res[0].Messages[0].Values)})
 
 	want := map[string]any{"event_id": ev.ID.String(), "correlation_id": ev.CorrelationID.String(),
 		"event_type": "users.created", "schema": "tenant_acme", "stream": stream, "entry_id": id,

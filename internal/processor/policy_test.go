@@ -20,9 +20,9 @@ func TestPolicyCache(t *testing.T) {
 	t.Cleanup(p.Close)
 	jobWith := func(maxRetries int, has bool) *job {
 		j := p.newJob(&event.Event{MaxRetries: maxRetries}, "s", "1-1")
-		j.values = map[string]any{}
+		j.pairs = []string{}
 		if has {
-			j.values[event.FieldMaxRetries] = "x"
+			j.pairs = []string{event.FieldMaxRetries, "x"}
 		}
 		return j
 	}

@@ -161,10 +161,10 @@ func (p *Processor) Close() {
 // job is one event to work on: a fresh delivery or a due retry.
 type job struct {
 	ev *event.Event
-	// The entry's fields: values as go-redis returned them (a delivery) or
-	// fields (a retry item). Only dead letters and retry items need the
-	// string map, so a delivery's is built on demand (entryFields).
-	values      map[string]any
+	// The entry's fields: flat pairs as read (a delivery) or fields (a
+	// retry item). Only dead letters and retry items need the string map,
+	// so a delivery's is built on demand (entryFields).
+	pairs       []string
 	fields      map[string]string
 	stream      string
 	entryID     string // the entry to acknowledge; "" for a retry (acked when scheduled)
@@ -244,11 +244,12 @@ func (j *job) field(k string) (string, bool) {
 		v, ok := j.fields[k]
 		return v, ok
 	}
-	v, ok := j.values[k]
-	if !ok {
-		return "", false
+	for i := len(j.pairs) - 2; i >= 0; i -= 2 { // the last of duplicates, as DecodeFields
+		if j.pairs[i] == k {
+			return j.pairs[i+1], true
+		}
 	}
-	return dlq.ValueString(v), true
+	return "", false
 }
 
 // entryFields returns the entry's fields as strings, for a dead letter or
@@ -256,7 +257,7 @@ func (j *job) field(k string) (string, bool) {
 // run-level paths (one goroutine) call it.
 func (j *job) entryFields() map[string]string {
 	if j.fields == nil {
-		j.fields = dlq.FieldsFromValues(j.values)
+		j.fields = dlq.FieldsFromPairs(j.pairs)
 	}
 	return j.fields
 }
@@ -273,15 +274,15 @@ func (p *Processor) Process(ctx context.Context, d consumer.Delivery) {
 // invalid and returns nil. (Apart from Process, and from run, so that their
 // frames on every event goroutine's stack stay small.)
 func (p *Processor) deliveryJob(ctx context.Context, d *consumer.Delivery) *job {
-	ev, err := event.DecodeValues(d.Values)
+	ev, err := event.DecodeFields(d.Fields)
 	if err != nil {
 		// The raw fields go to the dead letter as they were.
-		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", dlq.FieldsFromValues(d.Values), err)
+		p.deadLetterInvalid(ctx, d.Stream, d.ID, d.ID, "", dlq.FieldsFromPairs(d.Fields), err)
 		return nil
 	}
 	ev.QueueName, ev.MessageID = d.Stream, d.ID
 	j := p.newJob(ev, d.Stream, d.ID)
-	j.values, j.entryID, j.redelivered, j.slot = d.Values, d.ID, d.Redelivered, d.Slot
+	j.pairs, j.entryID, j.redelivered, j.slot = d.Fields, d.ID, d.Redelivered, d.Slot
 	names, _ := j.field(dlq.FieldRedriveActions)
 	if count, _ := j.field(dlq.FieldRedriveCount); names != "" || count != "" {
 		j.redelivered = true
