@@ -34,12 +34,15 @@ func runWorker(ctx context.Context, e *env, res *Result) error {
 	l := &load{}
 	l.published.Store(res.Published)
 	stop := e.startProgress(ctx, res, f, l)
+	cpu := e.sampleCPU(ctx, f)
 	last := e.drain(ctx, f, res.Published)
+	cpuEnd := e.sampleCPU(ctx, f)
 	stop()
 	if err := f.stop(); err != nil {
 		return fmt.Errorf("workers: %w", err)
 	}
 	res.Processed = f.processed()
+	res.CPU = perEvent(cpu, cpuEnd, res.Processed)
 	res.StatusFlush = f.flushes(res.Processed)
 	res.DrainSeconds = last.Sub(start).Seconds()
 	res.ProcessedPerSec = perSec(res.Processed, last.Sub(start))
@@ -89,6 +92,7 @@ func runE2E(ctx context.Context, e *env, res *Result) error {
 	}
 	l := &load{}
 	stop := e.startProgress(ctx, res, f, l)
+	cpu := e.sampleCPU(ctx, f)
 	e.loadPhase(ctx, res, l, func(ctx context.Context, schema string, evs []*event.Event) error {
 		return pub.Publish(ctx, schema, evs...)
 	})
@@ -96,11 +100,13 @@ func runE2E(ctx context.Context, e *env, res *Result) error {
 	res.BehindAtLoadEnd = max(res.Published-f.processed(), 0)
 	ierr := e.injectRows(ctx, res)
 	last := e.drain(ctx, f, res.Published)
+	cpuEnd := e.sampleCPU(ctx, f)
 	stop()
 	if err := errors.Join(perr, ierr, f.stop()); err != nil {
 		return err
 	}
 	res.Processed = f.processed()
+	res.CPU = perEvent(cpu, cpuEnd, res.Processed)
 	res.StatusFlush = f.flushes(res.Processed)
 	res.DrainSeconds = max(last.Sub(l.end).Seconds(), 0)
 	res.ProcessedPerSec = perSec(res.Processed, last.Sub(l.start))

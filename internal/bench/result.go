@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -31,6 +32,15 @@ type Result struct {
 	// StatusFlush summarizes the workers' status write transactions
 	// (worker and e2e modes with status writes).
 	StatusFlush *FlushStats `json:"status_flush,omitempty"`
+	// CPU is the processor time each part spent in the measured phase, in
+	// microseconds per event (processed in worker and e2e modes, published
+	// otherwise): "bench" (this process: the load generator, the
+	// publisher, and the workers unless they run as processes), "workers"
+	// (--worker-bin), "redis" (INFO cpu) and "postgres" (every PostgreSQL
+	// process of this machine, with a loopback server). Unlike events per
+	// second it hardly depends on how busy the machine is, so it compares
+	// code across machines and noisy runs.
+	CPU map[string]float64 `json:"cpu_us_per_event,omitempty"`
 	// Verification details: what the checks counted.
 	Verify Verification `json:"verification"`
 	// Baseline holds the raw ceilings (rows or entries per second) and
@@ -138,6 +148,13 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if f := r.StatusFlush; f != nil {
 		row("status flushes", "%d (%.0f events each)  ms mean %.1f  p50 %.1f  p99 %.1f",
 			f.Flushes, f.EventsPerFlush, f.MeanMS, f.P50MS, f.P99MS)
+	}
+	if len(r.CPU) > 0 {
+		var parts []string
+		for _, k := range sortedKeys(r.CPU) {
+			parts = append(parts, fmt.Sprintf("%s %.1f", k, r.CPU[k]))
+		}
+		row("cpu µs/event", "%s", strings.Join(parts, "  "))
 	}
 	row("lost / duplicates / errors", "%d / %d / %d", r.Lost, r.Duplicates, r.Errors)
 	v := r.Verify

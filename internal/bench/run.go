@@ -130,6 +130,7 @@ func runPublish(ctx context.Context, e *env, res *Result) error {
 	}
 	l := &load{}
 	stop := e.startProgress(ctx, res, nil, l)
+	cpu := e.sampleCPU(ctx, nil)
 	e.loadPhase(ctx, res, l, func(ctx context.Context, schema string, evs []*event.Event) error {
 		return pub.Publish(ctx, schema, evs...)
 	})
@@ -137,6 +138,7 @@ func runPublish(ctx context.Context, e *env, res *Result) error {
 	if err := pub.Close(); err != nil {
 		return fmt.Errorf("close publisher: %w", err)
 	}
+	res.CPU = perEvent(cpu, e.sampleCPU(ctx, nil), res.Published)
 	if err := e.injectRows(ctx, res); err != nil {
 		return err
 	}
@@ -147,10 +149,12 @@ func runRedisOnly(ctx context.Context, e *env, res *Result) error {
 	x := xadder{rdb: e.rdb, prefix: e.prefix, partitions: e.cfg.Partitions}
 	l := &load{}
 	stop := e.startProgress(ctx, res, nil, l)
+	cpu := e.sampleCPU(ctx, nil)
 	e.loadPhase(ctx, res, l, func(ctx context.Context, _ string, evs []*event.Event) error {
 		return x.add(ctx, evs)
 	})
 	stop()
+	res.CPU = perEvent(cpu, e.sampleCPU(ctx, nil), res.Published)
 	// An injected loss here is an event counted as sent that never was.
 	res.Published += int64(e.cfg.InjectLost)
 	return e.verifyRecorded(ctx, res, false)

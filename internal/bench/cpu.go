@@ -1,0 +1,109 @@
+package bench
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// cpuSample is the processor time spent so far by each part of the system;
+// a part that cannot be read is absent.
+type cpuSample map[string]time.Duration
+
+// CPU parts: the bench process (the load generator and the publisher, and
+// the workers unless they run as processes), the worker processes, the
+// Redis server (INFO cpu) and every PostgreSQL process of this machine
+// (when the server is on a loopback address: its backends, WAL writer and
+// checkpointer).
+const (
+	cpuBench    = "bench"
+	cpuWorkers  = "workers"
+	cpuRedis    = "redis"
+	cpuPostgres = "postgres"
+)
+
+// sampleCPU reads every part it can.
+func (e *env) sampleCPU(ctx context.Context, f workerSet) cpuSample {
+	s := cpuSample{}
+	if d, ok := selfCPU(); ok {
+		s[cpuBench] = d
+	}
+	if p, ok := f.(*procRun); ok {
+		var sum time.Duration
+		for _, c := range p.cmds {
+			d, _ := procCPU(c.Process.Pid)
+			sum += d
+		}
+		s[cpuWorkers] = sum
+	}
+	if d, ok := redisCPU(ctx, e.rdb); ok {
+		s[cpuRedis] = d
+	}
+	if loopbackURL(e.cfg.PostgresURL) {
+		if d, ok := commandCPU("postgres"); ok {
+			s[cpuPostgres] = d
+		}
+	}
+	return s
+}
+
+// perEvent is the CPU each part spent between two samples, in
+// microseconds per event (nil without events).
+func perEvent(start, end cpuSample, events int64) map[string]float64 {
+	if events <= 0 {
+		return nil
+	}
+	m := map[string]float64{}
+	for k, a := range start {
+		if b, ok := end[k]; ok && b >= a {
+			m[k] = float64((b-a).Microseconds()) / float64(events)
+		}
+	}
+	return m
+}
+
+// redisCPU is the Redis server's used_cpu_user + used_cpu_sys.
+func redisCPU(ctx context.Context, rdb *redis.Client) (time.Duration, bool) {
+	if rdb == nil {
+		return 0, false
+	}
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, false
+	}
+	var sum float64
+	found := 0
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || (k != "used_cpu_user" && k != "used_cpu_sys") {
+			continue
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, false
+		}
+		sum += x
+		found++
+	}
+	return time.Duration(sum * float64(time.Second)), found == 2
+}
+
+// loopbackURL reports whether a PostgreSQL URL names a loopback host (so
+// its processes are this machine's).
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" || h == "" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
