@@ -61,7 +61,7 @@ func perEvent(start, end cpuSample, events int64) map[string]float64 {
 	m := map[string]float64{}
 	for k, a := range start {
 		if b, ok := end[k]; ok && b >= a {
-			m[k] = float64((b-a).Microseconds()) / float64(events)
+			m[k] = float64((b - a).Microseconds()) / float64(events)
 		}
 	}
 	return m
