@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -129,6 +130,12 @@ func TestModesVerifyClean(t *testing.T) {
 			require.Zero(t, res.Duplicates)
 			require.True(t, res.Verify.Checked)
 			require.EqualValues(t, 300, res.Verify.Entries)
+			if runtime.GOOS == "linux" {
+				// Every part's CPU is read; this process surely spent some.
+				require.Positive(t, res.CPU[cpuBench], "cpu_us_per_event: %v", res.CPU)
+				require.Contains(t, res.CPU, cpuRedis)
+				require.Contains(t, res.CPU, cpuPostgres)
+			}
 			switch tt.cfg.Mode {
 			case ModeE2E:
 				require.EqualValues(t, 300, res.Processed)

@@ -12,8 +12,13 @@ import (
 )
 
 // cpuSample is the processor time spent so far by each part of the system;
-// a part that cannot be read is absent.
-type cpuSample map[string]time.Duration
+// a part that cannot be read is absent. PostgreSQL's is kept per process:
+// backends come and go (other clients' connections), and only the
+// processes alive at both samples can be compared.
+type cpuSample struct {
+	parts    map[string]time.Duration
+	postgres map[int]time.Duration
+}
 
 // CPU parts: the bench process (the load generator and the publisher, and
 // the workers unless they run as processes), the worker processes, the
@@ -29,9 +34,9 @@ const (
 
 // sampleCPU reads every part it can.
 func (e *env) sampleCPU(ctx context.Context, f workerSet) cpuSample {
-	s := cpuSample{}
+	s := cpuSample{parts: map[string]time.Duration{}}
 	if d, ok := selfCPU(); ok {
-		s[cpuBench] = d
+		s.parts[cpuBench] = d
 	}
 	if p, ok := f.(*procRun); ok {
 		var sum time.Duration
@@ -39,15 +44,13 @@ func (e *env) sampleCPU(ctx context.Context, f workerSet) cpuSample {
 			d, _ := procCPU(c.Process.Pid)
 			sum += d
 		}
-		s[cpuWorkers] = sum
+		s.parts[cpuWorkers] = sum
 	}
 	if d, ok := redisCPU(ctx, e.rdb); ok {
-		s[cpuRedis] = d
+		s.parts[cpuRedis] = d
 	}
 	if loopbackURL(e.cfg.PostgresURL) {
-		if d, ok := commandCPU("postgres"); ok {
-			s[cpuPostgres] = d
-		}
+		s.postgres = commandCPU("postgres")
 	}
 	return s
 }
@@ -59,10 +62,22 @@ func perEvent(start, end cpuSample, events int64) map[string]float64 {
 		return nil
 	}
 	m := map[string]float64{}
-	for k, a := range start {
-		if b, ok := end[k]; ok && b >= a {
-			m[k] = float64((b - a).Microseconds()) / float64(events)
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(events) }
+	for k, a := range start.parts {
+		if b, ok := end.parts[k]; ok && b >= a {
+			m[k] = per(b - a)
 		}
+	}
+	if len(start.postgres) > 0 && len(end.postgres) > 0 {
+		// A process that started in between counts from zero; one that
+		// ended in between is lost (an undercount, never a negative).
+		var sum time.Duration
+		for pid, b := range end.postgres {
+			if a := start.postgres[pid]; b >= a {
+				sum += b - a
+			}
+		}
+		m[cpuPostgres] = per(sum)
 	}
 	return m
 }

@@ -54,15 +54,13 @@ func procCPU(pid int) (time.Duration, bool) {
 	return time.Duration(ut+st) * time.Second / clockTicks, true
 }
 
-// commandCPU sums procCPU over every process whose command is name (none
-// found: false).
-func commandCPU(name string) (time.Duration, bool) {
+// commandCPU is procCPU of every process whose command is name, by pid.
+func commandCPU(name string) map[int]time.Duration {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, false
+		return nil
 	}
-	var sum time.Duration
-	found := false
+	m := map[int]time.Duration{}
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -73,9 +71,8 @@ func commandCPU(name string) (time.Duration, bool) {
 			continue
 		}
 		if d, ok := procCPU(pid); ok {
-			sum += d
-			found = true
+			m[pid] = d
 		}
 	}
-	return sum, found
+	return m
 }

@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -77,4 +80,23 @@ func TestWorkerProcessThatCannotStartFailsTheRun(t *testing.T) {
 	cfg.WorkerBin = filepath.Join(t.TempDir(), "no-such-worker")
 	_, err := Run(tu.Context(t), cfg)
 	require.ErrorContains(t, err, "no-such-worker")
+}
+
+// TestProcCPUReadsThisProcess: /proc/<pid>/stat's times agree with
+// getrusage for this process, and a process that is not there is not read.
+func TestProcCPUReadsThisProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	for x, start := 0, time.Now(); time.Since(start) < 200*time.Millisecond; x++ {
+		_ = x * x // burn some CPU so that the clock ticks count it
+	}
+	fromStat, ok := procCPU(os.Getpid())
+	require.True(t, ok)
+	self, ok := selfCPU()
+	require.True(t, ok)
+	require.Positive(t, fromStat)
+	require.InDelta(t, self.Seconds(), fromStat.Seconds(), 0.1, "stat %v, getrusage %v", fromStat, self)
+	_, ok = procCPU(-1)
+	require.False(t, ok)
 }
