@@ -491,7 +491,8 @@ func (c *Consumer) readLoop(readCtx, workCtx context.Context) {
 			Group: c.opt.Group, Consumer: c.opt.Consumer,
 			Streams: keys, Count: count, Block: c.opt.Block,
 		}
-		res, err := r.read(readCtx, args, res[:0])
+		var err error
+		res, err = r.read(readCtx, args, res[:0])
 		if err != nil {
 			if errors.Is(err, redis.Nil) {
 				backoff = 100 * time.Millisecond

@@ -82,6 +82,10 @@ type Conn struct {
 	wbuf   []byte
 	arena  []byte // the entry being read: its id, then its fields
 	ends   []int  // where each of arena's strings ends
+	// slab is where the entries' Fields come from: one allocation per
+	// few hundred fields instead of one per entry. An entry's Fields keep
+	// the slab alive only as long as the entry is worked on.
+	slab []string
 	id     int64
 	rto    time.Duration // go-redis ReadTimeout (<= 0: none)
 	wto    time.Duration // go-redis WriteTimeout (<= 0: none)
@@ -388,12 +392,29 @@ func (c *Conn) readEntry() (Entry, error) {
 	s := string(c.arena)
 	e := Entry{ID: s[:c.ends[0]]}
 	if k >= 0 {
-		e.Fields = make([]string, k)
+		e.Fields = c.fields(k)
 		for i := range k {
 			e.Fields[i] = s[c.ends[i]:c.ends[i+1]]
 		}
 	}
 	return e, nil
+}
+
+// slabSize is how many strings a slab holds: 16 entries of 16 fields.
+const slabSize = 512
+
+// fields returns room for k strings, full length, capacity k: an append
+// to one entry's Fields never writes into the next one's.
+func (c *Conn) fields(k int) []string {
+	if k > slabSize/4 {
+		return make([]string, k)
+	}
+	if len(c.slab)+k > cap(c.slab) {
+		c.slab = make([]string, 0, slabSize)
+	}
+	n := len(c.slab)
+	c.slab = c.slab[:n+k]
+	return c.slab[n : n+k : n+k]
 }
 
 // line reads one header line and returns its kind and its text without

@@ -383,3 +383,20 @@ func BenchmarkReadReply(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*256), "ns/entry")
 }
+
+// TestEntriesDoNotShareRoom: entries' Fields come from one slab, but an
+// append to one never overwrites the next.
+func TestEntriesDoNotShareRoom(t *testing.T) {
+	in := []Entry{
+		{Stream: "a", ID: "1-0", Fields: []string{"k", "1"}},
+		{Stream: "a", ID: "1-1", Fields: []string{"k", "2"}},
+	}
+	got, err := parse(encode(in), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = append(got[0].Fields, "x", "y")
+	if !equalEntries(got, in) {
+		t.Fatalf("after an append to the first entry: %+v", got)
+	}
+}
