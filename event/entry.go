@@ -306,20 +306,18 @@ func appendStr(dst []string, k, v string) []string {
 // DecodeValues decodes an entry in the form go-redis returns
 // (map[string]interface{} of strings).
 func DecodeValues(values map[string]any) (*Event, error) {
-	return decode(func(k string) (string, bool, error) {
-		v, ok := values[k]
-		if !ok {
-			return "", false, nil
-		}
+	var d decoder
+	for k, v := range values {
 		switch s := v.(type) {
 		case string:
-			return s, true, nil
+			d.vals.set(k, s)
 		case []byte:
-			return string(s), true, nil
+			d.vals.set(k, string(s))
 		default:
-			return "", true, fieldErr(k, "not a string (%T)", v)
+			d.vals.setBad(k, fmt.Sprintf("%T", v))
 		}
-	})
+	}
+	return d.decode()
 }
 
 // DecodeFields decodes an entry given as flat pairs (key, value, key,
@@ -330,14 +328,11 @@ func DecodeFields(kv []string) (*Event, error) {
 	if len(kv)%2 != 0 {
 		return nil, fmt.Errorf("%w: %d field strings, not key/value pairs", ErrInvalid, len(kv))
 	}
-	return decode(func(k string) (string, bool, error) {
-		for i := len(kv) - 2; i >= 0; i -= 2 {
-			if kv[i] == k {
-				return kv[i+1], true, nil
-			}
-		}
-		return "", false, nil
-	})
+	var d decoder
+	for i := 0; i < len(kv); i += 2 {
+		d.vals.set(kv[i], kv[i+1])
+	}
+	return d.decode()
 }
 
 // DecodeEntry decodes a stream entry and validates the event. Unknown fields
@@ -345,16 +340,102 @@ func DecodeFields(kv []string) (*Event, error) {
 // yields a *FieldError (errors.Is(err, ErrInvalid)) and no event. The event's
 // QueueName and MessageID are left for the caller, who knows the stream and id.
 func DecodeEntry(fields map[string]string) (*Event, error) {
-	return decode(func(k string) (string, bool, error) {
-		v, ok := fields[k]
-		return v, ok, nil
-	})
+	var d decoder
+	for k, v := range fields {
+		d.vals.set(k, v)
+	}
+	return d.decode()
 }
 
-type lookupFunc func(k string) (string, bool, error)
+// entryValues holds an entry's known fields by their place in
+// EntryFields: filled in one pass over the entry, whatever its form, and
+// read by decode without a map.
+type entryValues struct {
+	v   [numEntryFields]string
+	has uint32 // bit i: EntryFields[i] is present
+	bad uint32 // bit i: present but not a string (v holds its type)
+}
 
-func decode(get lookupFunc) (*Event, error) {
-	d := decoder{get: get}
+func (ev *entryValues) set(k, v string) {
+	if i := fieldIndex(k); i >= 0 {
+		ev.v[i] = v
+		ev.has |= 1 << i
+		ev.bad &^= 1 << i
+	}
+}
+
+func (ev *entryValues) setBad(k, typ string) {
+	if i := fieldIndex(k); i >= 0 {
+		ev.v[i] = typ
+		ev.has |= 1 << i
+		ev.bad |= 1 << i
+	}
+}
+
+func (ev *entryValues) get(k string) (string, bool, error) {
+	i := fieldIndex(k)
+	if i < 0 || ev.has&(1<<i) == 0 {
+		return "", false, nil
+	}
+	if ev.bad&(1<<i) != 0 {
+		return "", true, fieldErr(k, "not a string (%s)", ev.v[i])
+	}
+	return ev.v[i], true, nil
+}
+
+// numEntryFields is len(EntryFields), as a constant to size entryValues.
+const numEntryFields = 20
+
+// fieldIndex is k's place in EntryFields, or -1 for a field that is not
+// an event's. (A switch: the compiler's string search beats hashing k.)
+func fieldIndex(k string) int {
+	switch k {
+	case FieldID:
+		return 0
+	case FieldEventType:
+		return 1
+	case FieldSchema:
+		return 2
+	case FieldAggregateID:
+		return 3
+	case FieldAggregateType:
+		return 4
+	case FieldEventVersion:
+		return 5
+	case FieldCorrelationID:
+		return 6
+	case FieldCausationID:
+		return 7
+	case FieldPriority:
+		return 8
+	case FieldScheduledAt:
+		return 9
+	case FieldPartitionKey:
+		return 10
+	case FieldTenantID:
+		return 11
+	case FieldOrganizationID:
+		return 12
+	case FieldUserID:
+		return 13
+	case FieldSourceService:
+		return 14
+	case FieldSourceVersion:
+		return 15
+	case FieldMaxRetries:
+		return 16
+	case FieldCreatedAt:
+		return 17
+	case FieldEventData:
+		return 18
+	case FieldEventMetadata:
+		return 19
+	}
+	return -1
+}
+
+// decode builds and validates the event of d.vals.
+func (d *decoder) decode() (*Event, error) {
 	e := &Event{
 		ID:            d.uuid(FieldID, true),
 		EventType:     d.str(FieldEventType, true),
@@ -400,9 +481,11 @@ func decode(get lookupFunc) (*Event, error) {
 }
 
 // decoder keeps the first error so decode reads as a list of fields.
+// It holds the entry's values itself (not a pointer to them), so that
+// they stay on the caller's stack.
 type decoder struct {
-	get lookupFunc
-	err error
+	vals entryValues
+	err  error
 }
 
 func (d *decoder) fail(field, format string, args ...any) {
@@ -412,7 +495,7 @@ func (d *decoder) fail(field, format string, args ...any) {
 }
 
 func (d *decoder) opt(k string) (string, bool) {
-	v, ok, err := d.get(k)
+	v, ok, err := d.vals.get(k)
 	if err != nil {
 		if d.err == nil {
 			d.err = err

@@ -513,3 +513,21 @@ func BenchmarkDecodeValues(b *testing.B) {
 		}
 	}
 }
+
+// TestFieldIndexFollowsEntryFields: the decoder's field switch and
+// EntryFields agree, and nothing else is an event field.
+func TestFieldIndexFollowsEntryFields(t *testing.T) {
+	if len(event.EntryFields) != event.NumEntryFields {
+		t.Fatalf("EntryFields has %d fields, numEntryFields is %d", len(event.EntryFields), event.NumEntryFields)
+	}
+	for i, f := range event.EntryFields {
+		if got := event.FieldIndex(f); got != i {
+			t.Errorf("fieldIndex(%q) = %d, want %d", f, got, i)
+		}
+	}
+	for _, k := range []string{"", "ID", "id ", "event", "redrive_count", "queue_name", "status"} {
+		if got := event.FieldIndex(k); got != -1 {
+			t.Errorf("fieldIndex(%q) = %d, want -1", k, got)
+		}
+	}
+}
