@@ -158,6 +158,8 @@ func TestPermanentAndExhaustedGoToDLQ(t *testing.T) {
 	require.Len(t, xs, 3, "max_retries 2 means exactly 3 attempts")
 	require.Equal(t, store.ExecFailed, xs[2].Status)
 
+	// The statuses are committed first, the dead letters added right after.
+	require.Eventually(t, func() bool { return len(dlqByEvent(t, w)) == 2 }, 10*time.Second, 10*time.Millisecond)
 	letters := dlqByEvent(t, w)
 	require.Len(t, letters, 2)
 	require.Equal(t, dlq.ReasonPermanent, letters[perm.ID].Reason)
@@ -268,6 +270,8 @@ func TestRedriveRerunsOnlyTheFailedAction(t *testing.T) {
 	require.Equal(t, event.StatusFailed, w.waitFinal([]*event.Event{e}, 30*time.Second)[e.ID].Status)
 	require.Equal(t, 1, w.calls.get("ok", e.ID))
 	require.Equal(t, 1, w.calls.get("toggle", e.ID))
+	// The status is committed first, the dead letter added right after it.
+	require.Eventually(t, func() bool { _, ok := dlqByEvent(t, w)[e.ID]; return ok }, 10*time.Second, 10*time.Millisecond)
 	require.Equal(t, "fragile", dlqByEvent(t, w)[e.ID].Action)
 
 	w.calls.setBroken(false)
