@@ -172,6 +172,7 @@ type job struct {
 	slot        consumer.Slot     // the delivery's slot, released once its handlers are done
 	redrive     []string          // action names a redrive asks to re-run
 	needsMarker bool              // record completed actions in the done-marker
+	doneKey     string            // the done-marker's key, when needsMarker: built once per event
 	recovered   []store.Execution // completed attempts read back from the done-marker
 	item        *retryItem
 	itemRaw     string
@@ -354,6 +355,9 @@ func (p *Processor) run(ctx context.Context, j *job) {
 	// events that will wait for a retry. Without status writes, a single
 	// first attempt is acknowledged right after it returns: no marker.
 	j.needsMarker = p.w != nil || len(tasks) > 1 || j.item != nil || len(waiting) > 0
+	if j.needsMarker {
+		j.doneKey = DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID)
+	}
 	results := p.execute(ctx, j, tasks)
 	for i := range results {
 		if errors.Is(results[i].Err, dispatch.ErrAbandoned) {
@@ -536,7 +540,7 @@ func (p *Processor) markCompleted(ctx context.Context, j *job, t *task, res *res
 	// Not awaited: the marker is queued before this event's
 	// acknowledgement, so it lands first; waiting for it would add a
 	// round trip to every event.
-	key, action := DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID), t.action.ID.String()
+	key, action := j.doneKey, t.action.ID.String()
 	p.b.send(ctx, func(pipe redis.Pipeliner) { markDone(ctx, pipe, key, action, record) })
 }
 
@@ -649,7 +653,10 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 		oldItem: j.itemRaw, final: final, letters: c.letters, marked: j.needsMarker || j.redelivered,
 	}
 	if o.marked || !o.plainAck() {
-		o.doneKey = DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID)
+		o.doneKey = j.doneKey
+		if o.doneKey == "" {
+			o.doneKey = DoneKey(p.opt.Prefix, p.opt.Group, j.ev.ID)
+		}
 	}
 	if !final && !p.scheduleRetry(j, item, c.next, &o) {
 		return
