@@ -29,9 +29,15 @@ demo:
 bench:
 	$(DEVSTACK); scripts/bench.sh $(BENCH_OUT)
 
-## fuzz: run each fuzz target for a short while.
+## fuzz: run every fuzz target (func Fuzz* in a _test.go file) for FUZZTIME each.
+FUZZTIME ?= 15s
 fuzz:
-	$(GO) test ./event -run '^$$' -fuzz FuzzDecodeEntry -fuzztime 30s
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	  for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$(dirname $$f) $$fn"; \
+	    $(GO) test $$(dirname $$f) -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  done; \
+	done
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
