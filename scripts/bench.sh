@@ -27,7 +27,7 @@ OUT=$(cd "$OUT" && pwd)
 GO=${GO:-go}
 BENCHTIME=${BENCHTIME:-1s}
 BASELINE_EVENTS=${BASELINE_EVENTS:-50000}
-HOT_PACKAGES=(./event ./internal/dispatch ./internal/status ./internal/store ./internal/retry)
+HOT_PACKAGES=(./event ./internal/xread ./internal/dispatch ./internal/status ./internal/store ./internal/retry)
 
 log() { echo "bench: $*" >&2; }
 
