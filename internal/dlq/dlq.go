@@ -211,10 +211,6 @@ func parseEntry(id string, values map[string]any) Entry {
 	return e
 }
 
-// ValueString is one value of XMessage.Values as a string, as
-// FieldsFromValues converts it.
-func ValueString(v any) string { return toString(v) }
-
 func toString(v any) string {
 	switch s := v.(type) {
 	case string:

@@ -534,3 +534,21 @@ func TestClusterFallbacks(t *testing.T) {
 	require.Len(t, msgs, 1)
 	require.Equal(t, dlq.RedriveFields(e), rawEntry(t, f.rdb, f.stream, msgs[0].ID))
 }
+
+func TestFieldsFromPairs(t *testing.T) {
+	tests := []struct {
+		name string
+		kv   []string
+		want map[string]string
+	}{
+		{"pairs", []string{"a", "1", "b", ""}, map[string]string{"a": "1", "b": ""}},
+		{"last duplicate wins", []string{"a", "1", "a", "2"}, map[string]string{"a": "2"}},
+		{"trailing key", []string{"a", "1", "b"}, map[string]string{"a": "1", "b": ""}},
+		{"none", nil, map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, dlq.FieldsFromPairs(tt.kv))
+		})
+	}
+}
