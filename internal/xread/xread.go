@@ -77,18 +77,17 @@ const (
 
 // Conn is one read connection. It is not safe for concurrent use.
 type Conn struct {
-	nc     net.Conn
-	br     *bufio.Reader
-	wbuf   []byte
-	arena  []byte // the entry being read: its id, then its fields
-	ends   []int  // where each of arena's strings ends
+	nc    net.Conn
+	br    *bufio.Reader
+	wbuf  []byte
+	arena []byte // the entry being read: its id, then its fields
+	ends  []int  // where each of arena's strings ends
 	// slab is where the entries' Fields come from: one allocation per
 	// few hundred fields instead of one per entry. An entry's Fields keep
 	// the slab alive only as long as the entry is worked on.
-	slab []string
+	slab   []string
 	id     int64
-	rto    time.Duration // go-redis ReadTimeout (<= 0: none)
-	wto    time.Duration // go-redis WriteTimeout (<= 0: none)
+	rto    time.Duration // go-redis ReadTimeout (<= 0: none): the deadline of a non-blocking call
 	broken bool
 }
 
@@ -121,7 +120,7 @@ func Dial(ctx context.Context, opt *redis.Options) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xread: dial %s: %w", opt.Addr, err)
 	}
-	c := &Conn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10), rto: opt.ReadTimeout, wto: opt.WriteTimeout}
+	c := &Conn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10), rto: opt.ReadTimeout}
 	if err := c.handshake(ctx, user, pass, opt.DB, opt.ClientName); err != nil {
 		_ = nc.Close()
 		return nil, err
