@@ -118,9 +118,9 @@ func sameString(a, b string) bool { return unsafe.StringData(a) == unsafe.String
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// TestReadGroupTimeoutErrorAndReuse: a block that passes is redis.Nil, an
-// error reply is an Error, and the connection reads on after both.
-func TestReadGroupTimeoutErrorAndReuse(t *testing.T) {
+// emptyGroup makes an empty stream with group "g" and a read connection.
+func emptyGroup(t *testing.T) (context.Context, *redis.Client, string, *Conn) {
+	t.Helper()
 	testutil.SkipIfShort(t)
 	ctx := testutil.Context(t)
 	rdb, prefix := testutil.NewRedis(t)
@@ -128,7 +128,13 @@ func TestReadGroupTimeoutErrorAndReuse(t *testing.T) {
 	if err := rdb.XGroupCreateMkStream(ctx, key, "g", "$").Err(); err != nil {
 		t.Fatal(err)
 	}
-	c := dial(t, ctx, rdb.Options())
+	return ctx, rdb, key, dial(t, ctx, rdb.Options())
+}
+
+// TestReadGroupTimeoutErrorAndReuse: a block that passes is redis.Nil, an
+// error reply is an Error, and the connection reads on after both.
+func TestReadGroupTimeoutErrorAndReuse(t *testing.T) {
+	ctx, rdb, key, c := emptyGroup(t)
 	args := Args{Group: "g", Consumer: "c", Streams: []string{key}, Count: 10, Block: 20 * time.Millisecond}
 	if _, err := c.ReadGroup(ctx, nil, args); !errors.Is(err, redis.Nil) {
 		t.Fatalf("empty stream: %v, want redis.Nil", err)
@@ -155,14 +161,7 @@ func TestReadGroupTimeoutErrorAndReuse(t *testing.T) {
 // TestReadGroupInterrupted: CLIENT UNBLOCK ends a blocked read early, and
 // a cancelled context ends one that would block forever.
 func TestReadGroupInterrupted(t *testing.T) {
-	testutil.SkipIfShort(t)
-	ctx := testutil.Context(t)
-	rdb, prefix := testutil.NewRedis(t)
-	key := prefix + ":s"
-	if err := rdb.XGroupCreateMkStream(ctx, key, "g", "$").Err(); err != nil {
-		t.Fatal(err)
-	}
-	c := dial(t, ctx, rdb.Options())
+	ctx, rdb, key, c := emptyGroup(t)
 	if c.ID() <= 0 {
 		t.Fatalf("client id %d", c.ID())
 	}
