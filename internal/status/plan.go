@@ -206,13 +206,14 @@ func (p *plan) round(dst []store.StatusUpdate, k int, skip map[uuid.UUID]bool) [
 
 // queue puts the plan's statements on b for the pipelined path: every
 // status round (*short is set when one updates fewer rows than it names),
-// then the executions (their statistics land in p.counted). It assumes no
+// then, unless the flush copies them (withExecutions false), the executions
+// (their statistics land in p.counted). It assumes no
 // row is missing and every execution is new (no ON CONFLICT); the caller
 // rolls back if *short is set, an execution's event has no row, or an
 // execution id exists. Only events without a status change (rare: an
 // update of executions or statistics alone) are looked up first, into
 // *missing, since no UPDATE would notice that their row is missing.
-func (p *plan) queue(b *pgx.Batch, short *bool, missing *[]uuid.UUID) error {
+func (p *plan) queue(b *pgx.Batch, short *bool, missing *[]uuid.UUID, withExecutions bool) error {
 	var stepless []uuid.UUID
 	for _, id := range p.ids {
 		if len(p.events[id].steps) == 0 {
@@ -232,10 +233,23 @@ func (p *plan) queue(b *pgx.Batch, short *bool, missing *[]uuid.UUID) error {
 			return err
 		}
 	}
-	if len(p.executions) == 0 {
+	if len(p.executions) == 0 || !withExecutions {
 		return nil
 	}
 	return store.QueueInsertNewExecutionsCounted(b, p.schema, p.executions, &p.counted)
+}
+
+// copyPlan picks the plan whose executions the pipelined flush writes with
+// a COPY sent together with the COMMIT: the one with the most (usually the
+// flush's only schema). -1 when no plan has any.
+func copyPlan(plans []*plan) int {
+	best := -1
+	for i, p := range plans {
+		if len(p.executions) > 0 && (best < 0 || len(p.executions) > len(plans[best].executions)) {
+			best = i
+		}
+	}
+	return best
 }
 
 // final returns a copy of the event as its row should be after this

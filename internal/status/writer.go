@@ -20,9 +20,11 @@
 //     redelivered attempt is never counted twice.
 //
 // Usually no row is missing and every execution is new, and the flush takes
-// two round trips: BEGIN and the statements of steps 2–3 are sent in one
-// pipeline (pgx.Batch; the executions without ON CONFLICT, which saves a
-// sixth of their insert), then COMMIT. Step 1 is skipped there: a missing
+// two round trips: BEGIN and the statements of step 2 are sent in one
+// pipeline (pgx.Batch), then the executions as a binary COPY together with
+// the COMMIT in one message (store.ExecutionsCopy; a flush spanning schemas
+// INSERTs the other schemas' executions in the pipeline, without ON
+// CONFLICT, which saves a sixth of their insert). Step 1 is skipped there: a missing
 // row shows as an UPDATE that changed fewer rows than it names, or as an
 // execution whose event_id has no row (only events without a status change
 // are looked up). Then, or if an execution row existed

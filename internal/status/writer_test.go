@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -448,4 +449,43 @@ func TestCloseWritesTheBufferedStatistics(t *testing.T) {
 		"statistics wait for the interval")
 	require.NoError(t, w.Close(e.ctx))
 	require.Equal(t, 3, e.count(t, "SELECT total_executions FROM S.actions WHERE id = $1", e.action))
+}
+
+// TestPipelinedFlushOfSeveralSchemas: in a flush that spans schemas, the
+// executions of the schema with the most go by COPY with the COMMIT and
+// the others by INSERT in the pipeline; both land in the one transaction,
+// and each is counted once in its action's statistics.
+func TestPipelinedFlushOfSeveralSchemas(t *testing.T) {
+	t.Parallel()
+	a := newEnv(t)
+	other, err := store.CreateTenant(a.ctx, a.pool, strings.TrimPrefix(tu.RandomName("s"), "s_"))
+	require.NoError(t, err)
+	b := &env{ctx: a.ctx, pool: a.pool, dbURL: a.dbURL, schema: other}
+	b.action = b.newAction(t, "welcome")
+	w, _ := newWriter(t, a.pool, status.Options{})
+
+	t0 := event.Now()
+	update := func(e *env) status.Update {
+		ev := e.newEvent(t, true)
+		d := int32(5)
+		return status.Update{Schema: e.schema, Event: ev,
+			Status: store.StatusUpdate{Status: event.StatusCompleted, ProcessingStartedAt: t0, ProcessingCompletedAt: t0},
+			Executions: []store.Execution{{ID: uuid.New(), EventID: ev.ID, ActionID: e.action, Status: store.ExecCompleted,
+				QueuedAt: t0, StartedAt: t0, CompletedAt: t0, DurationMS: &d, Attempt: 1, WorkerID: "w"}}}
+	}
+	// One Write: one flush. Three events of a (copied), one of b (inserted).
+	ups := []status.Update{update(a), update(b), update(a), update(a)}
+	require.NoError(t, w.Write(a.ctx, ups...))
+	require.Equal(t, int64(1), w.Pipelined(), "one pipelined flush")
+	require.False(t, w.Stepwise())
+	w.WriteStatsNow(a.ctx)
+
+	for _, c := range []struct {
+		e    *env
+		want int
+	}{{a, 3}, {b, 1}} {
+		require.Equal(t, c.want, c.e.count(t, "SELECT count(*) FROM S.action_executions"), c.e.schema)
+		require.Equal(t, c.want, c.e.count(t, "SELECT count(*) FROM S.events WHERE status = 'completed'"), c.e.schema)
+		require.Equal(t, c.want, c.e.count(t, "SELECT total_executions FROM S.actions WHERE id = $1", c.e.action), c.e.schema)
+	}
 }

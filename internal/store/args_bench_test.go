@@ -93,3 +93,17 @@ func BenchmarkExecArgs(b *testing.B) {
 		buf = encodeArgs(b, m, oids, args, buf[:0])
 	}
 }
+
+// BenchmarkAppendExecutionsCopy encodes 1000 typical worker executions for
+// the COPY a status flush sends (compare BenchmarkExecArgs, the INSERT's
+// arrays for the same rows).
+func BenchmarkAppendExecutionsCopy(b *testing.B) {
+	xs := benchExecutions(1000)
+	now := time.Now()
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendExecutionsCopy(buf[:0], xs, now)
+	}
+	b.ReportMetric(float64(len(buf))/float64(len(xs)), "bytes/row")
+}

@@ -311,7 +311,7 @@ func insertExecSQL(table, schema string, mode int) string {
 	var b strings.Builder
 	b.WriteString("WITH ins AS (INSERT INTO ")
 	b.WriteString(table)
-	b.WriteString(" (" + strings.Join(execColumns, ", ") + ") SELECT ")
+	b.WriteString(" (" + execColumnList + ") SELECT ")
 	for i, c := range execColumns {
 		if i > 0 {
 			b.WriteString(", ")
@@ -329,7 +329,7 @@ func insertExecSQL(table, schema string, mode int) string {
 		}
 		fmt.Fprintf(&b, "$%d::%s[]", i+1, typ)
 	}
-	b.WriteString(") AS t(" + strings.Join(execColumns, ", ") + ")")
+	b.WriteString(") AS t(" + execColumnList + ")")
 	if mode&newOnly == 0 {
 		b.WriteString(" ON CONFLICT (id) DO NOTHING")
 	}
