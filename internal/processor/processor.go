@@ -193,6 +193,12 @@ type job struct {
 	taskBuf [1]task
 	resBuf  [1]result
 	ownItem retryItem
+	// execBuf holds the usual event's one execution row, and upBuf its
+	// status write: the writer copies both, so they are free again once
+	// Write returns (an interface call's arguments escape, so a
+	// status.Update built in writeStatus's frame was an allocation).
+	execBuf [1]store.Execution
+	upBuf   [1]status.Update
 
 	// abandoned: a handler of the job was abandoned and may still be
 	// running, with where as its logger's fields: the job is not recycled.
@@ -621,7 +627,7 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 		item = &j.ownItem
 		*item = retryItem{V: 1, Stream: j.stream, EntryID: j.entryID, StartedAt: now} // Fields: when needed
 	}
-	c := &conclusion{next: append([]pendingAction(nil), waiting...)}
+	c := &conclusion{next: append([]pendingAction(nil), waiting...), execs: j.execBuf[:0]}
 	if len(j.recovered) > 0 {
 		// Completed attempts a dead worker recorded only in the done-marker.
 		c.execs = append(c.execs, j.recovered...)
@@ -737,8 +743,10 @@ func (p *Processor) settle(j *job, t *task, r *result, item *retryItem, now time
 // writeStatus writes the event's status and execution rows; false: not
 // written, the entry stays unacknowledged.
 func (p *Processor) writeStatus(ctx context.Context, j *job, item *retryItem, final bool, now time.Time, execs []store.Execution) bool {
-	up := p.statusUpdate(j, item, final, now)
-	if err := p.w.Write(ctx, status.Update{Schema: j.ev.Schema, Event: j.ev, Status: up, Executions: execs}); err != nil {
+	j.upBuf[0] = status.Update{Schema: j.ev.Schema, Event: j.ev, Status: p.statusUpdate(j, item, final, now), Executions: execs}
+	err := p.w.Write(ctx, j.upBuf[:]...)
+	j.upBuf[0] = status.Update{}
+	if err != nil {
 		j.logger().Warn("status not written; entry left unacknowledged for redelivery", zap.Error(err))
 		return false
 	}

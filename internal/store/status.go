@@ -129,9 +129,21 @@ WHERE e.id = u.id
 }
 
 // lastPerID keeps the last write per id, in first-seen order, because one
-// UPDATE ... FROM may apply only one source row per target row.
+// UPDATE ... FROM may apply only one source row per target row. Without a
+// repeated id (a status flush never repeats one) it returns ups itself.
 func lastPerID(ups []StatusUpdate) []StatusUpdate {
 	idx := make(map[uuid.UUID]int, len(ups))
+	dup := false
+	for i := range ups {
+		if _, dup = idx[ups[i].ID]; dup {
+			break
+		}
+		idx[ups[i].ID] = i
+	}
+	if !dup {
+		return ups
+	}
+	clear(idx)
 	out := make([]StatusUpdate, 0, len(ups))
 	for _, u := range ups {
 		if i, ok := idx[u.ID]; ok {
