@@ -33,10 +33,7 @@ func progress(ctx context.Context, w io.Writer, c counters, rss, wrss, wanon *RS
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			rss.Max = max(rss.Max, rssMiB())
-			if rss.Warm == 0 && now.Sub(start) >= warmup {
-				rss.Warm = rssMiB()
-			}
+			rss.sample(rssMiB(), now.Sub(start))
 			var workers, anon float64
 			if wrss != nil {
 				workers, anon = c.workerRSS()
@@ -65,13 +62,5 @@ func progress(ctx context.Context, w io.Writer, c counters, rss, wrss, wanon *RS
 			}
 			fmt.Fprintln(w, line)
 		}
-	}
-}
-
-// sample records one reading taken at elapsed into the run.
-func (r *RSS) sample(v float64, elapsed time.Duration) {
-	r.Max = max(r.Max, v)
-	if r.Warm == 0 && elapsed >= warmup {
-		r.Warm = v
 	}
 }

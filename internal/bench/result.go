@@ -93,14 +93,106 @@ type RSS struct {
 	Warm float64 `json:"warm"`
 	End  float64 `json:"end"`
 	Max  float64 `json:"max"`
+	// TrendPct is the growth over the run after warm-up of a least-squares
+	// line through the once-a-second samples, in percent of the line's
+	// value at warm-up (runs with at least trendMinSamples samples after
+	// warm-up). A Go process's RSS is a sawtooth of several MiB (the heap
+	// grows to its goal, is collected, and the scavenger returns pages
+	// slowly), so End against Warm, two single samples, says as much about
+	// where each fell on a tooth as about growth; the fitted line does not.
+	TrendPct *float64 `json:"trend_growth_pct,omitempty"`
+	// FirstMinute and LastMinute are the mean of the samples in the first
+	// and the last minute after warm-up (runs with at least two minutes
+	// of samples after warm-up).
+	FirstMinute float64 `json:"first_minute_mean,omitempty"`
+	LastMinute  float64 `json:"last_minute_mean,omitempty"`
+
+	samples []rssSample // after warm-up, for the trend
 }
 
-// growth is End against Warm, as a signed percentage.
+type rssSample struct{ t, v float64 } // seconds into the run, MiB
+
+// trendMinSamples is how many samples after warm-up (one a second) a trend
+// needs: fewer say little about ten minutes.
+const trendMinSamples = 60
+
+// sample records one reading taken at elapsed into the run.
+func (r *RSS) sample(v float64, elapsed time.Duration) {
+	r.Max = max(r.Max, v)
+	if elapsed < warmup {
+		return
+	}
+	if r.Warm == 0 {
+		r.Warm = v
+	}
+	r.samples = append(r.samples, rssSample{t: elapsed.Seconds(), v: v})
+}
+
+// summarize sets TrendPct, FirstMinute and LastMinute from the samples.
+func (r *RSS) summarize() {
+	s := r.samples
+	if len(s) < trendMinSamples {
+		return
+	}
+	n := float64(len(s))
+	var st, sv float64
+	for _, x := range s {
+		st += x.t
+		sv += x.v
+	}
+	mt, mv := st/n, sv/n
+	var cov, vt float64
+	for _, x := range s {
+		cov += (x.t - mt) * (x.v - mv)
+		vt += (x.t - mt) * (x.t - mt)
+	}
+	if vt == 0 {
+		return
+	}
+	slope := cov / vt
+	first, last := s[0].t, s[len(s)-1].t
+	at := func(t float64) float64 { return mv + slope*(t-mt) }
+	if v0 := at(first); v0 > 0 {
+		pct := 100 * (at(last) - v0) / v0
+		r.TrendPct = &pct
+	}
+	if last-first >= 120 {
+		r.FirstMinute = meanBetween(s, first, first+60)
+		r.LastMinute = meanBetween(s, last-60, last+1)
+	}
+}
+
+// meanBetween is the mean of the samples with from <= t < to.
+func meanBetween(s []rssSample, from, to float64) float64 {
+	var sum float64
+	n := 0
+	for _, x := range s {
+		if x.t >= from && x.t < to {
+			sum += x.v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+// growth is End against Warm, as a signed percentage, with the fitted
+// trend and the first and last minutes' means where the run was long
+// enough for them.
 func (r *RSS) growth() string {
 	if r.Warm <= 0 {
 		return "n/a (run shorter than 30s)"
 	}
-	return fmt.Sprintf("%+.1f%%", 100*(r.End-r.Warm)/r.Warm)
+	g := fmt.Sprintf("%+.1f%%", 100*(r.End-r.Warm)/r.Warm)
+	if r.TrendPct != nil {
+		g += fmt.Sprintf("  fitted trend %+.1f%%", *r.TrendPct)
+	}
+	if r.FirstMinute > 0 {
+		g += fmt.Sprintf("  first→last minute %.1f→%.1f", r.FirstMinute, r.LastMinute)
+	}
+	return g
 }
 
 // WriteJSON writes r as exactly one JSON object and a newline.

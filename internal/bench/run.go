@@ -43,6 +43,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	res.RSS.End = rssMiB()
 	res.RSS.Max = max(res.RSS.Max, res.RSS.End)
+	res.RSS.summarize()
 	if cfg.Baseline {
 		if err := e.baseline(ctx, res); err != nil {
 			return res, fmt.Errorf("bench baseline: %w", err)
@@ -113,6 +114,8 @@ func (e *env) startProgress(ctx context.Context, res *Result, f workerSet, l *lo
 			res.WorkerRSS.End, res.WorkerAnonRSS.End = total, anon
 			res.WorkerRSS.Max = max(res.WorkerRSS.Max, total)
 			res.WorkerAnonRSS.Max = max(res.WorkerAnonRSS.Max, anon)
+			res.WorkerRSS.summarize()
+			res.WorkerAnonRSS.summarize()
 		}
 	}
 }
