@@ -205,7 +205,7 @@ type job struct {
 	abandoned bool
 }
 
-// jobs recycles jobs: at almost a kilobyte each, one per event, they were
+// jobs recycles jobs: at well over a kilobyte each, one per event, they were
 // a fifth of what a worker allocated per event (garbage the GC paid for).
 var jobs = sync.Pool{New: func() any { return new(job) }}
 
