@@ -114,7 +114,7 @@ func TestExecutionsCopyFailures(t *testing.T) {
 		{"an id that exists", []store.Execution{fresh(), existing}, store.IsExecutionConflict},
 		{"an event without a row", []store.Execution{fresh(), orphan}, store.IsExecutionOrphan},
 		{"an unknown action", []store.Execution{func() store.Execution { x := fresh(); x.ActionID = uuid.New(); return x }()},
-			func(err error) bool { var pg *pgconn.PgError; return asPg(err, &pg) && pg.Code == "23503" }},
+			func(err error) bool { var pg *pgconn.PgError; return errors.As(err, &pg) && pg.Code == "23503" }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,5 +172,3 @@ func linked(t *testing.T, got, set []store.Execution) []store.Execution {
 	}
 	return out
 }
-
-func asPg(err error, target **pgconn.PgError) bool { return errors.As(err, target) }
