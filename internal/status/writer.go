@@ -66,6 +66,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/neo-events/neo-events/event"
@@ -177,7 +178,10 @@ type Writer struct {
 	mu      sync.Mutex
 	queue   []*request
 	pending int // updates queued or in flight, for the queue-length gauge
-	closed  bool
+	// queueLen is the gauge's child for Options.Group, looked up once:
+	// WithLabelValues hashes and locks, and the gauge is set twice per Write.
+	queueLen prometheus.Gauge
+	closed   bool
 
 	wake chan struct{} // a request was queued
 	stop chan struct{} // closed by Close
@@ -237,6 +241,9 @@ func New(pool *pgxpool.Pool, opt Options) *Writer {
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 		statsDone: make(chan struct{}),
+	}
+	if opt.Metrics != nil {
+		w.queueLen = opt.Metrics.StatusQueueLength.WithLabelValues(opt.Group)
 	}
 	var flushers sync.WaitGroup
 	for i := 0; i < opt.Flushers; i++ {
@@ -321,8 +328,8 @@ func (w *Writer) withdraw(req *request) {
 
 // gauge publishes the queue length; w.mu must be held.
 func (w *Writer) gauge() {
-	if w.opt.Metrics != nil {
-		w.opt.Metrics.StatusQueueLength.WithLabelValues(w.opt.Group).Set(float64(w.pending))
+	if w.queueLen != nil {
+		w.queueLen.Set(float64(w.pending))
 	}
 }
 
