@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -80,7 +79,6 @@ func (w *copyWriter) bool(b bool) {
 // ready to use; use one per goroutine.
 type ExecutionsCopy struct {
 	data []byte
-	sql  []byte
 	rd   bytes.Reader
 }
 
@@ -105,13 +103,8 @@ func (c *ExecutionsCopy) CopyAndCommit(ctx context.Context, conn *pgconn.PgConn,
 		return nil, fmt.Errorf("copy executions: %w", invalidArg("connection is not inside a transaction (status %q)", s))
 	}
 	c.data = AppendExecutionsCopy(c.data[:0], xs, event.Now())
-	c.sql = append(c.sql[:0], "COPY "...)
-	c.sql = append(c.sql, table...)
-	c.sql = append(c.sql, " ("...)
-	c.sql = append(c.sql, execColumnList...)
-	c.sql = append(c.sql, ") FROM STDIN BINARY;\nCOMMIT"...)
 	c.rd.Reset(c.data)
-	tag, err := conn.CopyFrom(ctx, &c.rd, string(c.sql))
+	tag, err := conn.CopyFrom(ctx, &c.rd, "COPY "+table+" ("+execColumnList+") FROM STDIN BINARY;\nCOMMIT")
 	c.rd.Reset(nil)
 	if cap(c.data) > maxKeptCopyBuffer {
 		c.data = nil
@@ -129,6 +122,3 @@ func (c *ExecutionsCopy) CopyAndCommit(ctx context.Context, conn *pgconn.PgConn,
 // maxKeptCopyBuffer bounds the COPY buffer an ExecutionsCopy keeps between
 // calls (a flush of 1000 typical executions takes about 250 KB).
 const maxKeptCopyBuffer = 1 << 20
-
-// execColumnList is execColumns as SQL.
-var execColumnList = strings.Join(execColumns, ", ")

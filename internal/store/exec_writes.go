@@ -116,6 +116,9 @@ var execColumns = []string{
 	"created_at", "updated_at",
 }
 
+// execColumnList is execColumns as SQL (the INSERT's and the COPY's).
+var execColumnList = strings.Join(execColumns, ", ")
+
 // execSQLTypes are the unnest() array types, one per execColumns entry.
 // JSON travels as text and enums as text, cast in the SELECT.
 var execSQLTypes = []string{
