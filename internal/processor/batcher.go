@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/neo-events/neo-events/internal/chans"
+	"github.com/neo-events/neo-events/internal/logging"
 )
 
 // batcher sends the small Redis writes of many concurrent events (done
@@ -18,6 +20,15 @@ import (
 // per stream and one DEL for their done-markers. Ops run in the order they
 // were queued, so a done-marker queued before its event's acknowledgement
 // is written before it.
+//
+// Plain acknowledgements are not waited for (ack): the event's outcome is
+// already final (recorded in PostgreSQL when status writes are on), so its
+// goroutine and concurrency slot go to the next delivery while the XACK is
+// on its way. A failed XACK leaves the entry pending, to be reclaimed and
+// redelivered, which is what a waiting caller could do about it too; the
+// batcher logs it with the event's ids. The queue's capacity bounds the
+// acknowledgements in flight, and run sends every queued one before it
+// returns, so a worker that stops cleanly leaves none unsent.
 type batcher struct {
 	rdb   redis.UniversalClient
 	ops   chan *op
@@ -38,7 +49,7 @@ type op struct {
 	fill  func(pipe redis.Pipeliner) // nil for an ack
 	isAck bool
 	ack   ackOp
-	done  chan error // nil: nobody waits (best-effort writes)
+	done  chan error // nil: nobody waits (best-effort writes, acknowledgements)
 }
 
 // waitOps recycles the ops that callers wait for, with their channels:
@@ -47,9 +58,15 @@ type op struct {
 // no longer looks at it.
 var waitOps = sync.Pool{New: func() any { return &op{done: make(chan error, 1)} }}
 
-// ackOp acknowledges one entry and drops its event's done-marker.
+// ackOps recycles acknowledgement ops: one per event, owned by the batcher
+// from the moment they are queued until exec has sent them.
+var ackOps = sync.Pool{New: func() any { return new(op) }}
+
+// ackOp acknowledges one entry and drops its event's done-marker. The
+// event's ids are for the log line of a failed acknowledgement.
 type ackOp struct {
 	stream, id, doneKey string
+	eventID, correlationID uuid.UUID
 }
 
 func newBatcher(rdb redis.UniversalClient, max int, group string, log *zap.Logger) *batcher {
@@ -65,12 +82,18 @@ func (b *batcher) do(ctx context.Context, fill func(pipe redis.Pipeliner)) error
 	return b.wait(ctx, o)
 }
 
-// ack acknowledges an entry whose event is final with nothing else to
-// write, and waits for it.
-func (b *batcher) ack(ctx context.Context, stream, id, doneKey string) error {
-	o := waitOps.Get().(*op)
-	o.isAck, o.ack = true, ackOp{stream: stream, id: id, doneKey: doneKey}
-	return b.wait(ctx, o)
+// ack queues the acknowledgement of an entry whose event is final with
+// nothing else to write, and returns without waiting for it (see batcher).
+// An error means it was not queued: ctx ended first.
+func (b *batcher) ack(ctx context.Context, a ackOp) error {
+	o := ackOps.Get().(*op)
+	o.isAck, o.ack = true, a
+	if err := b.queue(ctx, o); err != nil {
+		*o = op{}
+		ackOps.Put(o)
+		return err
+	}
+	return nil
 }
 
 // wait queues a pooled op, waits for its result and recycles it.
@@ -89,13 +112,14 @@ func (b *batcher) send(ctx context.Context, fill func(pipe redis.Pipeliner)) {
 }
 
 func (b *batcher) queue(ctx context.Context, o *op) error {
+	done := o.done // once queued, an op nobody waits for is the batcher's
 	if !chans.Send(ctx, b.ops, o) {
 		return ctx.Err()
 	}
-	if o.done == nil {
+	if done == nil {
 		return nil
 	}
-	return <-o.done
+	return <-done
 }
 
 // run serves the queue until stop is closed and the queue is empty.
@@ -164,11 +188,30 @@ func (b *batcher) exec(batch []*op) {
 			b.log.Warn("best-effort Redis write failed", zap.Error(err))
 		}
 	}
-	for _, o := range acks {
-		o.done <- cmdsErr(cmds, ackStart, ackStart+ackCmds, execErr)
+	if len(acks) > 0 {
+		if err := cmdsErr(cmds, ackStart, ackStart+ackCmds, execErr); err != nil {
+			b.ackFailed(acks, err)
+		}
+		for _, o := range acks {
+			*o = op{}
+			ackOps.Put(o)
+		}
 	}
 	clear(acks)
 	b.acks = acks[:0]
+}
+
+// ackFailed logs the acknowledgements of a failed pipeline, one line per
+// event, as each event's own goroutine logged them when it waited.
+func (b *batcher) ackFailed(acks []*op, err error) {
+	for _, o := range acks {
+		fields := []zap.Field{zap.String(logging.KeyStream, o.ack.stream), zap.String(logging.KeyEntryID, o.ack.id),
+			zap.Stringer(logging.KeyEventID, o.ack.eventID), zap.Error(err)}
+		if o.ack.correlationID != uuid.Nil {
+			fields = append(fields, zap.Stringer(logging.KeyCorrelationID, o.ack.correlationID))
+		}
+		b.log.Warn("could not acknowledge; the entry will be redelivered (completed actions are not re-run)", fields...)
+	}
 }
 
 // fillAcks adds one XACK per stream and one DEL for the done-markers, and

@@ -657,6 +657,7 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 	o := outcome{
 		group: p.opt.Group, stream: item.Stream, entryID: j.entryID, dlqKey: p.dlqKey, retryKey: p.rKey,
 		oldItem: j.itemRaw, final: final, letters: c.letters, marked: j.needsMarker || j.redelivered,
+		eventID: j.ev.ID, correlationID: j.ev.CorrelationID,
 	}
 	if o.marked || !o.plainAck() {
 		o.doneKey = j.doneKey
@@ -667,6 +668,8 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 	if !final && !p.scheduleRetry(j, item, c.next, &o) {
 		return
 	}
+	// A plain acknowledgement is only queued (see batcher): the event counts
+	// as finished once its outcome is final, as it is here.
 	if err := p.apply(ctx, &o); err != nil {
 		j.logger().Warn("could not acknowledge; the entry will be redelivered (completed actions are not re-run)", zap.Error(err))
 		return
@@ -830,15 +833,17 @@ func (p *Processor) statusUpdate(j *job, item *retryItem, final bool, now time.T
 // apply runs the finalize script through the batcher, by SHA so the
 // script's text is not sent with every event. After a Redis restart the
 // script cache is empty: then it is sent once in full, which reloads it.
+// A plain acknowledgement is queued, not waited for: its error is only that
+// ctx ended before it was queued.
 func (p *Processor) apply(ctx context.Context, o *outcome) error {
 	if o.plainAck() {
 		// The common outcome: every action done at the first delivery.
 		// A plain XACK, merged with the other events of the pipeline.
-		doneKey := o.doneKey
-		if !o.marked {
-			doneKey = ""
+		a := ackOp{stream: o.stream, id: o.entryID, eventID: o.eventID, correlationID: o.correlationID}
+		if o.marked {
+			a.doneKey = o.doneKey
 		}
-		return p.b.ack(ctx, o.stream, o.entryID, doneKey)
+		return p.b.ack(ctx, a)
 	}
 	keys, args := o.args()
 	err := p.b.do(ctx, func(pipe redis.Pipeliner) { finalize.EvalSha(ctx, pipe, keys, args...) })

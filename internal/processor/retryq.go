@@ -124,6 +124,8 @@ type outcome struct {
 	final                     bool
 	letters                   [][]string
 	marked                    bool // a done-marker may exist and must go
+	// The event's ids, for the log line of a failed plain acknowledgement.
+	eventID, correlationID uuid.UUID
 }
 
 // plainAck reports whether the outcome is only an acknowledgement: final,

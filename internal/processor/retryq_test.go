@@ -10,7 +10,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/neo-events/neo-events/internal/logging"
 	"github.com/neo-events/neo-events/internal/store"
 	tu "github.com/neo-events/neo-events/internal/testutil"
 )
@@ -76,12 +78,14 @@ func TestBatcherMergesAcks(t *testing.T) {
 	marker := DoneKey(prefix, "g", uuid.New())
 	require.NoError(t, rdb.HSet(ctx, marker, "a", "1").Err())
 
-	b := newBatcher(rdb, 64, "g", zap.NewNop())
+	core, logs := observer.New(zap.WarnLevel)
+	b := newBatcher(rdb, 64, "g", zap.New(core))
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() { b.run(stop); close(done) }()
-	defer func() { close(stop); <-done }()
 
+	// Acknowledgements are queued, not waited for (some concurrently, so
+	// that they share pipelines); stopping the batcher sends every one.
 	errs := make(chan error, 6)
 	for si, s := range streams {
 		for i, id := range ids[si] {
@@ -89,12 +93,20 @@ func TestBatcherMergesAcks(t *testing.T) {
 			if si == 0 && i == 0 {
 				key = marker
 			}
-			go func(s, id, key string) { errs <- b.ack(ctx, s, id, key) }(s, id, key)
+			go func(s, id, key string) { errs <- b.ack(ctx, ackOp{stream: s, id: id, doneKey: key, eventID: uuid.New()}) }(s, id, key)
 		}
 	}
 	for i := 0; i < 6; i++ {
-		require.NoError(t, <-errs)
+		require.NoError(t, <-errs, "queued")
 	}
+	// A failing command is logged with the event's ids: the entry stays
+	// pending, to be redelivered.
+	require.NoError(t, rdb.Set(ctx, prefix+":notastream", "x", 0).Err())
+	evID, corrID := uuid.New(), uuid.New()
+	require.NoError(t, b.ack(ctx, ackOp{stream: prefix + ":notastream", id: "1-0", eventID: evID, correlationID: corrID}))
+	close(stop)
+	<-done
+
 	for _, s := range streams {
 		p, err := rdb.XPending(ctx, s, "g").Result()
 		require.NoError(t, err)
@@ -104,10 +116,20 @@ func TestBatcherMergesAcks(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "the done-marker is dropped with the acknowledgement")
 
-	// A failing command fails the callers of its pipeline.
-	require.NoError(t, rdb.Set(ctx, prefix+":notastream", "x", 0).Err())
-	err = b.ack(ctx, prefix+":notastream", "1-0", "")
-	require.Error(t, err)
+	failed := logs.FilterMessageSnippet("could not acknowledge").FilterField(zap.Stringer(logging.KeyEventID, evID)).All()
+	require.Len(t, failed, 1, "the failed acknowledgement is logged once, with its event_id: %v", logs.All())
+	require.Equal(t, corrID.String(), failed[0].ContextMap()[logging.KeyCorrelationID])
+	require.Equal(t, prefix+":notastream", failed[0].ContextMap()[logging.KeyStream])
+
+	// A context that ended before the acknowledgement was queued is the
+	// caller's error: nothing was sent.
+	full := newBatcher(rdb, 1, "g", zap.NewNop()) // queue of 4, nobody serving it
+	for range cap(full.ops) {
+		require.NoError(t, full.ack(ctx, ackOp{stream: streams[0], id: "1-0"}))
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	require.ErrorIs(t, full.ack(cctx, ackOp{stream: streams[0], id: "1-0"}), context.Canceled)
 }
 
 // TestExecutionRecordRoundTrip: the execution row kept in a done-marker
