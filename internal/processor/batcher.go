@@ -65,7 +65,7 @@ var ackOps = sync.Pool{New: func() any { return new(op) }}
 // ackOp acknowledges one entry and drops its event's done-marker. The
 // event's ids are for the log line of a failed acknowledgement.
 type ackOp struct {
-	stream, id, doneKey string
+	stream, id, doneKey    string
 	eventID, correlationID uuid.UUID
 }
 

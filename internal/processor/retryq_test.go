@@ -93,7 +93,9 @@ func TestBatcherMergesAcks(t *testing.T) {
 			if si == 0 && i == 0 {
 				key = marker
 			}
-			go func(s, id, key string) { errs <- b.ack(ctx, ackOp{stream: s, id: id, doneKey: key, eventID: uuid.New()}) }(s, id, key)
+			go func(s, id, key string) {
+				errs <- b.ack(ctx, ackOp{stream: s, id: id, doneKey: key, eventID: uuid.New()})
+			}(s, id, key)
 		}
 	}
 	for i := 0; i < 6; i++ {
