@@ -20,7 +20,12 @@ import (
 // replaced whole on every reload, so Match reads it without locks.
 type schemaCache struct {
 	snap     atomic.Pointer[snapshot]
-	lastUsed atomic.Int64    // unix nanoseconds of the last Match
+	// used is set by Match, which loads it first: steady traffic then
+	// writes nothing that every worker goroutine shares, and reads no
+	// clock. The refresh loop turns it into lastUsed (unix nanoseconds of
+	// the refresh that last saw the cache used).
+	used     atomic.Bool
+	lastUsed atomic.Int64
 	cols     columns         // discovered once: platform databases may differ
 	ensured  bool            // config rows upserted; only the load path touches it
 	clashed  map[string]bool // bindings whose row name an unmanaged row holds
@@ -58,7 +63,9 @@ func (d *Dispatcher) snapshotFor(ctx context.Context, schema string) (*snapshot,
 	c := d.schemas[schema]
 	d.mu.RUnlock()
 	if c != nil {
-		c.lastUsed.Store(time.Now().UnixNano())
+		if !c.used.Load() {
+			c.used.Store(true)
+		}
 		return c.snap.Load(), nil
 	}
 	v, err, _ := d.loads.Do(schema, func() (any, error) {
@@ -453,8 +460,12 @@ func (d *Dispatcher) refreshAll(ctx context.Context) {
 		caches[s] = c
 	}
 	d.mu.RUnlock()
-	idleBefore := time.Now().Add(-d.opt.IdleEvict).UnixNano()
+	now := time.Now()
+	idleBefore := now.Add(-d.opt.IdleEvict).UnixNano()
 	for schema, c := range caches {
+		if c.used.Swap(false) {
+			c.lastUsed.Store(now.UnixNano())
+		}
 		if c.lastUsed.Load() < idleBefore {
 			d.mu.Lock()
 			delete(d.schemas, schema)

@@ -266,3 +266,32 @@ func TestRefresh(t *testing.T) {
 	require.Eventually(t, func() bool { return len(matchNames()) == 0 },
 		5*time.Second, 10*time.Millisecond, "a deactivated action stops matching")
 }
+
+// TestIdleSchemaEvicted: a schema whose events keep coming stays cached
+// past IdleEvict; once none come for IdleEvict, its definitions are
+// dropped, and the next event loads them again.
+func TestIdleSchemaEvicted(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	idle := 300 * time.Millisecond
+	d := dispatch.New(f.pool, dispatch.Options{Refresh: 20 * time.Millisecond, IdleEvict: idle})
+	t.Cleanup(d.Close)
+	f.insertAction(t, f.tenant, action{name: "a", patterns: []string{"users.*"}, active: true})
+	ev := newEvent(t, f.tenant, "users.created", `{}`)
+	match := func() {
+		got, err := d.Match(f.ctx, ev)
+		require.NoError(t, err)
+		require.Equal(t, []string{"a"}, names(got))
+	}
+	match()
+	first := d.CacheOf(f.tenant)
+	require.NotNil(t, first)
+	for end := time.Now().Add(3 * idle); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		match()
+	}
+	require.Same(t, first, d.CacheOf(f.tenant), "kept while used, for longer than IdleEvict (not evicted and reloaded)")
+	require.Eventually(t, func() bool { return len(d.CachedSchemas()) == 0 },
+		10*idle, 10*time.Millisecond, "dropped once idle for IdleEvict")
+	match()
+	require.Equal(t, []string{f.tenant}, d.CachedSchemas(), "loaded again by the next event")
+}
