@@ -19,7 +19,7 @@ import (
 // schemaCache holds one schema's compiled definitions. The snapshot is
 // replaced whole on every reload, so Match reads it without locks.
 type schemaCache struct {
-	snap     atomic.Pointer[snapshot]
+	snap atomic.Pointer[snapshot]
 	// used is set by Match, which loads it first: steady traffic then
 	// writes nothing that every worker goroutine shares, and reads no
 	// clock. The refresh loop turns it into lastUsed (unix nanoseconds of
