@@ -36,5 +36,5 @@ func BenchmarkHandOver(b *testing.B) {
 	}
 	wg.Wait()
 	c.work.Wait()
-	close(c.quit)
+	c.closePool()
 }

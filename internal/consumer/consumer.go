@@ -137,11 +137,15 @@ type Consumer struct {
 	// The pool runs dispatched work on goroutines that outlive one event,
 	// so their stacks, grown once, are reused: a fresh goroutine per event
 	// grew and copied its stack for every event. idle counts workers
-	// committed to take the next task; tasks hands it over; quit ends them
-	// when Run returns.
-	idle  atomic.Int64
-	tasks chan task
-	quit  chan struct{}
+	// committed to take the next task; tasks hands it over, a plain
+	// channel operation on both sides (a select with a quit channel took
+	// twice the locking per entry). When Run returns it closes tasks under
+	// poolMu, which every hand-over holds for reading: no send can meet
+	// the closed channel, and idle workers see it closed and exit.
+	idle     atomic.Int64
+	tasks    chan task
+	poolMu   sync.RWMutex
+	poolDone bool // guarded by poolMu: tasks is closed
 
 	mu      sync.Mutex
 	streams []string        // subscribed streams with a group, sorted
@@ -180,7 +184,6 @@ func New(rdb redis.UniversalClient, opt Options, proc Processor) (*Consumer, err
 		grouped:   map[string]bool{},
 		wake:      make(chan struct{}, 1),
 		tasks:     make(chan task),
-		quit:      make(chan struct{}),
 	}
 	if opt.Metrics != nil {
 		c.inflight = opt.Metrics.Inflight.WithLabelValues(opt.Group)
@@ -227,8 +230,19 @@ func (c *Consumer) Run(readCtx, workCtx context.Context) error {
 	go func() { defer loops.Done(); c.readLoop(readCtx, workCtx) }()
 	loops.Wait()
 	c.work.Wait()
-	close(c.quit)
+	c.closePool()
 	return nil
+}
+
+// closePool ends the pool's idle workers; later tasks run on goroutines of
+// their own.
+func (c *Consumer) closePool() {
+	c.poolMu.Lock()
+	defer c.poolMu.Unlock()
+	if !c.poolDone {
+		c.poolDone = true
+		close(c.tasks)
+	}
 }
 
 // Dispatch runs fn under the consumer's concurrency bound, so other work
@@ -247,6 +261,13 @@ func (c *Consumer) dispatch(ctx context.Context, t task) bool {
 	if c.inflight != nil {
 		c.inflight.Inc()
 	}
+	c.poolMu.RLock()
+	defer c.poolMu.RUnlock()
+	if c.poolDone {
+		// The consumer stopped: no pool any more.
+		go func() { c.runTask(t); <-c.sem }()
+		return true
+	}
 	for {
 		n := c.idle.Load()
 		if n == 0 {
@@ -255,13 +276,9 @@ func (c *Consumer) dispatch(ctx context.Context, t task) bool {
 		}
 		if c.idle.CompareAndSwap(n, n-1) {
 			// A worker counted itself idle before releasing its slot and
-			// is (about to be) waiting for this send.
-			select {
-			case c.tasks <- t:
-			case <-c.quit:
-				// The consumer stopped: no pool any more.
-				go func() { c.runTask(t); <-c.sem }()
-			}
+			// is (about to be) waiting for this send; tasks cannot close
+			// while this hand-over holds poolMu.
+			c.tasks <- t
 			return true
 		}
 	}
@@ -307,10 +324,9 @@ func (c *Consumer) poolWorker(t task) {
 		if !stay {
 			return
 		}
-		select {
-		case t = <-c.tasks:
-		case <-c.quit:
-			return
+		var ok bool
+		if t, ok = <-c.tasks; !ok {
+			return // the consumer stopped
 		}
 	}
 }

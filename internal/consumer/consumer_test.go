@@ -398,3 +398,23 @@ func TestReleasedSlotsAreBoundedApart(t *testing.T) {
 	require.Eventually(t, func() bool { return poolWorkers()-before <= opt.Concurrency }, 5*time.Second, 5*time.Millisecond,
 		"the pool kept the burst's workers")
 }
+
+// TestDispatchAfterRunReturned: work dispatched once Run has returned (a
+// due retry racing the shutdown) still runs, on a goroutine of its own,
+// while work dispatched before ran on the pool.
+func TestDispatchAfterRunReturned(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c, stop := run(t, f.rdb, f.options("c1"), consumer.ProcessorFunc(func(context.Context, consumer.Delivery) {}))
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		ran := make(chan struct{})
+		require.True(t, c.Dispatch(ctx, ctx, func(context.Context) { close(ran) }), "round %d", i)
+		select {
+		case <-ran:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: dispatched work did not run", i)
+		}
+		stop()
+	}
+}
