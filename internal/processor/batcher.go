@@ -52,10 +52,10 @@ type op struct {
 	done  chan error // nil: nobody waits (best-effort writes, acknowledgements)
 }
 
-// waitOps recycles the ops that callers wait for, with their channels:
-// every event acknowledges through one. An op goes back only after its
-// result was received (or it never entered the queue), when the batcher
-// no longer looks at it.
+// waitOps recycles the ops that callers wait for, with their channels
+// (finalize scripts: retries, dead letters). An op goes back only after
+// its result was received (or it never entered the queue), when the
+// batcher no longer looks at it.
 var waitOps = sync.Pool{New: func() any { return &op{done: make(chan error, 1)} }}
 
 // ackOps recycles acknowledgement ops: one per event, owned by the batcher
@@ -201,6 +201,10 @@ func (b *batcher) exec(batch []*op) {
 	b.acks = acks[:0]
 }
 
+// msgNotAcked is the warning for an entry left unacknowledged after its
+// outcome was decided.
+const msgNotAcked = "could not acknowledge; the entry will be redelivered (completed actions are not re-run)"
+
 // ackFailed logs the acknowledgements of a failed pipeline, one line per
 // event, as each event's own goroutine logged them when it waited.
 func (b *batcher) ackFailed(acks []*op, err error) {
@@ -210,7 +214,7 @@ func (b *batcher) ackFailed(acks []*op, err error) {
 		if o.ack.correlationID != uuid.Nil {
 			fields = append(fields, zap.Stringer(logging.KeyCorrelationID, o.ack.correlationID))
 		}
-		b.log.Warn("could not acknowledge; the entry will be redelivered (completed actions are not re-run)", fields...)
+		b.log.Warn(msgNotAcked, fields...)
 	}
 }
 

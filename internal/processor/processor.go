@@ -671,7 +671,7 @@ func (p *Processor) conclude(ctx context.Context, j *job, tasks []task, results 
 	// A plain acknowledgement is only queued (see batcher): the event counts
 	// as finished once its outcome is final, as it is here.
 	if err := p.apply(ctx, &o); err != nil {
-		j.logger().Warn("could not acknowledge; the entry will be redelivered (completed actions are not re-run)", zap.Error(err))
+		j.logger().Warn(msgNotAcked, zap.Error(err))
 		return
 	}
 	if final {
