@@ -13,9 +13,10 @@ all: build
 build:
 	$(GO) build ./...
 
-## test: start PostgreSQL and Redis if needed, then every test with -race.
+## test: start PostgreSQL and Redis if needed, then every test with -race, and the one -race hides without it.
 test:
 	$(DEVSTACK); $(GO) vet ./...; $(GO) test $(TEST_FLAGS) -p 2 ./...
+	$(GO) test -count=1 -run 'TestIdleWorkersKeepTheirStacks' ./internal/consumer/ # skipped under -race
 
 ## test-short: unit tests only, no services.
 test-short:
