@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -43,6 +44,10 @@ type batcher struct {
 	byStream map[string][]string
 	order    []string
 	keys     []string
+	// linger is how long a small batch waits for more (defaultLinger);
+	// lingerTimer is gather's timer, reused.
+	linger      time.Duration
+	lingerTimer *time.Timer
 }
 
 type op struct {
@@ -70,7 +75,7 @@ type ackOp struct {
 }
 
 func newBatcher(rdb redis.UniversalClient, max int, group string, log *zap.Logger) *batcher {
-	return &batcher{rdb: rdb, ops: make(chan *op, 4*max), max: max, group: group, log: log}
+	return &batcher{rdb: rdb, ops: make(chan *op, 4*max), max: max, group: group, log: log, linger: defaultLinger}
 }
 
 // do queues fill's commands and waits for their pipeline. ctx bounds the
@@ -138,20 +143,75 @@ func (b *batcher) run(stop <-chan struct{}) {
 				}
 			}
 		}
-		batch := append(b.batch[:0], first)
-	gather:
-		for len(batch) < b.max {
-			select {
-			case o := <-b.ops:
-				batch = append(batch, o)
-			default:
-				break gather
-			}
-		}
+		batch := b.gather(append(b.batch[:0], first), stop)
 		b.exec(batch)
 		clear(batch) // drop the ops: pooled ones are reused by others
 		b.batch = batch[:0]
 	}
+}
+
+// lingerBelow and defaultLinger: a pipeline of fewer than lingerBelow ops
+// that nobody waits for waits up to the linger for more. At moderate rates
+// the done-markers and acknowledgements came a few at a time, each few in
+// a pipeline of its own (a write, a read and wake-ups): the batcher was a
+// fifth of a worker's CPU at 10K events/s. Nobody waits for them, so only
+// the writes are later, by at most the linger; an op someone waits for
+// ends the wait, and so do a full batch and stopping.
+const (
+	lingerBelow   = 32
+	defaultLinger = 2 * time.Millisecond
+)
+
+// gather adds to batch what is queued, up to b.max ops, lingering for more
+// while the batch is small and nobody waits for it.
+func (b *batcher) gather(batch []*op, stop <-chan struct{}) []*op {
+	batch = b.gatherQueued(batch)
+	if len(batch) >= min(lingerBelow, b.max) || b.linger <= 0 || waited(batch) {
+		return batch
+	}
+	if b.lingerTimer == nil {
+		b.lingerTimer = time.NewTimer(b.linger)
+	} else {
+		b.lingerTimer.Reset(b.linger)
+	}
+	defer b.lingerTimer.Stop()
+	for len(batch) < b.max {
+		select {
+		case o := <-b.ops:
+			batch = append(batch, o)
+			if o.done != nil {
+				return b.gatherQueued(batch) // someone waits: send now
+			}
+		case <-b.lingerTimer.C:
+			return b.gatherQueued(batch)
+		case <-stop:
+			return b.gatherQueued(batch)
+		}
+	}
+	return batch
+}
+
+// gatherQueued adds what is queued, without waiting, up to b.max ops.
+func (b *batcher) gatherQueued(batch []*op) []*op {
+	for len(batch) < b.max {
+		select {
+		case o := <-b.ops:
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// waited reports whether someone waits for an op of batch.
+func waited(batch []*op) bool {
+	for _, o := range batch {
+		if o.done != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *batcher) exec(batch []*op) {

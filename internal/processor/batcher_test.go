@@ -3,7 +3,9 @@ package processor
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -72,5 +74,77 @@ func TestBatcherReusesAckScratch(t *testing.T) {
 			require.NoError(t, err)
 			require.Zero(t, n, "%s: done-markers left", r.name)
 		}
+	}
+}
+
+// TestBatcherLingers: writes nobody waits for, queued a few at a time,
+// wait in the batcher for more (here for as long as it takes); an op
+// someone waits for ends the wait, and all go in one pipeline; stopping
+// sends what lingers.
+func TestBatcherLingers(t *testing.T) {
+	tu.SkipIfShort(t)
+	rdb, prefix := tu.NewRedis(t)
+	pipelines := &pipelineCounter{}
+	rdb.AddHook(pipelines)
+	ctx := context.Background()
+	b := newBatcher(rdb, 64, "g", zap.NewNop())
+	b.linger = time.Hour // only a waiting op, a full batch or stop ends it
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { b.run(stop); close(done) }()
+
+	key := func(i int) string { return fmt.Sprintf("%s:linger:%d", prefix, i) }
+	set := func(i int) func(redis.Pipeliner) {
+		return func(pipe redis.Pipeliner) { pipe.Set(ctx, key(i), "1", time.Minute) }
+	}
+	exists := func(from, to int) int64 {
+		var keys []string
+		for i := from; i < to; i++ {
+			keys = append(keys, key(i))
+		}
+		n, err := rdb.Exists(ctx, keys...).Result()
+		require.NoError(t, err)
+		return n
+	}
+	for i := range 3 {
+		b.send(ctx, set(i))
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	require.Zero(t, exists(0, 3), "sent although small and nobody waits")
+	require.Zero(t, pipelines.n.Load())
+
+	res := make(chan error, 1)
+	go func() { res <- b.do(ctx, set(3)) }()
+	select {
+	case err := <-res:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiting op did not end the linger")
+	}
+	require.EqualValues(t, 4, exists(0, 4))
+	require.EqualValues(t, 1, pipelines.n.Load(), "one pipeline for all four")
+
+	b.send(ctx, set(4))
+	time.Sleep(5 * time.Millisecond)
+	close(stop)
+	<-done
+	require.EqualValues(t, 1, exists(4, 5), "stopping sends what lingers")
+}
+
+// pipelineCounter counts the pipelines with a SET that a client sends
+// (not the ones go-redis sends to set up a connection).
+type pipelineCounter struct{ n atomic.Int64 }
+
+func (*pipelineCounter) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*pipelineCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (c *pipelineCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if cmd.Name() == "set" {
+				c.n.Add(1)
+				break
+			}
+		}
+		return next(ctx, cmds)
 	}
 }
