@@ -21,11 +21,11 @@ import (
 
 // flush writes reqs, retrying transient failures until they succeed or the
 // writer is aborted, and isolating requests PostgreSQL refuses.
-func (w *Writer) flush(reqs []*request) {
+func (w *Writer) flush(reqs []*request, buf *planBuf) {
 	bo := w.newBackoff()
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		plans, err := w.commitOnce(reqs)
+		plans, err := w.commitOnce(reqs, buf)
 		w.count(err, time.Since(start))
 		if err == nil {
 			w.stats.add(plans)
@@ -37,7 +37,7 @@ func (w *Writer) flush(reqs []*request) {
 			return
 		}
 		if rejected(err) {
-			w.isolate(reqs, err)
+			w.isolate(reqs, err, buf)
 			return
 		}
 		pause := bo.NextBackOff()
@@ -53,7 +53,7 @@ func (w *Writer) flush(reqs []*request) {
 
 // isolate splits a batch PostgreSQL refused for its data, so the good
 // requests are written (in order) and only the bad one fails.
-func (w *Writer) isolate(reqs []*request, err error) {
+func (w *Writer) isolate(reqs []*request, err error, buf *planBuf) {
 	if len(reqs) == 1 {
 		w.log.Error("status update rejected by PostgreSQL; its Write fails",
 			zap.Error(err), zap.Int("updates", len(reqs[0].updates)))
@@ -61,8 +61,8 @@ func (w *Writer) isolate(reqs []*request, err error) {
 		return
 	}
 	mid := len(reqs) / 2
-	w.flush(reqs[:mid])
-	w.flush(reqs[mid:])
+	w.flush(reqs[:mid], buf)
+	w.flush(reqs[mid:], buf)
 }
 
 func (w *Writer) newBackoff() backoff.BackOff {
@@ -120,10 +120,10 @@ func rejected(err error) bool {
 
 // commitOnce bounds one attempt, so a connection that hangs (rather than
 // fails) is given up and the batch retried on another.
-func (w *Writer) commitOnce(reqs []*request) ([]*plan, error) {
+func (w *Writer) commitOnce(reqs []*request, buf *planBuf) ([]*plan, error) {
 	ctx, cancel := context.WithTimeout(w.ctx, flushTimeout)
 	defer cancel()
-	return w.commit(ctx, reqs)
+	return w.commit(ctx, reqs, buf)
 }
 
 // stepwiseFor is how long flushes go step by step after one found events
@@ -133,15 +133,15 @@ const stepwiseFor = 10 * time.Second
 // commit writes the batch in one transaction and returns its plans, which
 // hold the statistics to add afterwards: pipelined when no row is missing,
 // step by step otherwise (package comment).
-func (w *Writer) commit(ctx context.Context, reqs []*request) ([]*plan, error) {
-	plans := buildPlans(reqs)
+func (w *Writer) commit(ctx context.Context, reqs []*request, buf *planBuf) ([]*plan, error) {
+	plans := buildPlans(reqs, buf)
 	if time.Now().UnixNano() >= w.stepwiseUntil.Load() {
 		stepwise, err := w.commitPipelined(ctx, plans)
 		if !stepwise {
 			return plans, err
 		}
 		w.stepwiseUntil.Store(time.Now().Add(stepwiseFor).UnixNano())
-		plans = buildPlans(reqs) // fresh statistics for the second attempt
+		plans = buildPlans(reqs, buf) // fresh statistics for the second attempt
 	}
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		for _, p := range plans {

@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/google/uuid"
@@ -36,7 +37,14 @@ type eventState struct {
 // status changes. Plans are sorted by schema so that every writer locks
 // rows (action statistics) across schemas in the same order: two workers
 // flushing the same schemas in different orders would deadlock.
-func buildPlans(reqs []*request) []*plan {
+//
+// The plans are built in buf, which a flusher reuses flush after flush (nil:
+// fresh memory); they are valid until buf builds again or is released.
+func buildPlans(reqs []*request, buf *planBuf) []*plan {
+	if buf == nil {
+		buf = new(planBuf)
+	}
+	buf.release()
 	n, nx := 0, 0
 	for _, r := range reqs {
 		n += len(r.updates)
@@ -46,30 +54,82 @@ func buildPlans(reqs []*request) []*plan {
 	}
 	// Every plan's events come from one array, and a batch usually has one
 	// schema, so the first plan is sized for all of it.
-	slab := make([]eventState, 0, n)
-	var plans []*plan
-	bySchema := map[string]*plan{}
+	if cap(buf.slab) < n {
+		buf.slab = make([]eventState, 0, n)
+	}
+	slab := buf.slab[:0]
+	if buf.bySchema == nil {
+		buf.bySchema = map[string]*plan{}
+	}
+	plans := buf.plans[:0]
 	for _, r := range reqs {
 		for i := range r.updates {
 			u := &r.updates[i]
-			p := bySchema[u.Schema]
+			p := buf.bySchema[u.Schema]
 			if p == nil {
-				p = &plan{schema: u.Schema}
-				if len(plans) == 0 {
-					p.events = make(map[uuid.UUID]*eventState, n)
-					p.ids = make([]uuid.UUID, 0, n)
-					p.executions = make([]store.Execution, 0, nx)
-				} else {
-					p.events = map[uuid.UUID]*eventState{}
-				}
-				bySchema[u.Schema] = p
+				p = buf.plan(len(plans), u.Schema, n, nx)
+				buf.bySchema[u.Schema] = p
 				plans = append(plans, p)
 			}
 			slab = p.add(u, slab)
 		}
 	}
+	buf.slab, buf.plans = slab, plans
 	sort.Slice(plans, func(i, j int) bool { return plans[i].schema < plans[j].schema })
 	return plans
+}
+
+// planBuf is a flusher's memory for its plans. A flush is done with its
+// plans (written, their statistics added) before its flusher builds the
+// next ones, so the arrays, maps and plans of one flush serve the next:
+// they were about a tenth of the bytes a worker allocated per event.
+// release drops every reference to events and executions, so a buffer
+// keeps memory, never data.
+type planBuf struct {
+	slab     []eventState
+	plans    []*plan // the last build's, in its order
+	made     []*plan // every plan made so far, reused in turn
+	bySchema map[string]*plan
+}
+
+// plan returns the i-th plan of a build, for schema: the first is sized for
+// the whole batch (n updates, nx executions), as a batch usually has one
+// schema.
+func (b *planBuf) plan(i int, schema string, n, nx int) *plan {
+	if i == len(b.made) {
+		b.made = append(b.made, &plan{})
+	}
+	p := b.made[i]
+	p.schema = schema
+	if p.events == nil {
+		size := 0
+		if i == 0 {
+			size = n
+		}
+		p.events = make(map[uuid.UUID]*eventState, size)
+	}
+	if i == 0 {
+		p.ids = slices.Grow(p.ids[:0], n)
+		p.executions = slices.Grow(p.executions[:0], nx)
+	}
+	return p
+}
+
+// release empties the buffer, keeping its memory.
+func (b *planBuf) release() {
+	clear(b.slab)
+	b.slab = b.slab[:0]
+	for _, p := range b.plans {
+		clear(p.ids)
+		clear(p.events)
+		clear(p.executions)
+		clear(p.stats)
+		p.ids, p.executions, p.stats = p.ids[:0], p.executions[:0], p.stats[:0]
+		p.counted = nil
+	}
+	clear(b.plans)
+	b.plans = b.plans[:0]
+	clear(b.bySchema)
 }
 
 // add adds u to the plan, taking a new event's state from slab (which

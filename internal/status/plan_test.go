@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func TestBuildPlansKeepsEachEventsStepsInOrder(t *testing.T) {
 		{updates: []Update{withStart, st(c, event.StatusProcessing), execOnly}},
 		{updates: []Update{withEnd, st(a, event.StatusCompleted), st(c, event.StatusCompleted)}},
 	}
-	plans := buildPlans(reqs)
+	plans := buildPlans(reqs, nil)
 	require.Len(t, plans, 2)
 	// Sorted by schema, whatever the arrival order: every writer locks
 	// across schemas in the same order.
@@ -68,6 +69,70 @@ func TestBuildPlansKeepsEachEventsStepsInOrder(t *testing.T) {
 	require.Equal(t, 2, final.RetryCount)
 	require.Equal(t, "1-0", final.MessageID)
 	require.Equal(t, event.StatusPending, a.Status, "final works on a copy")
+}
+
+func TestBuildPlansReusesItsBuffer(t *testing.T) {
+	batch := func(schemas ...string) ([]*request, []uuid.UUID) {
+		var r request
+		var ids []uuid.UUID
+		for _, s := range schemas {
+			ev := testEvent(t, s)
+			ids = append(ids, ev.ID)
+			r.updates = append(r.updates, Update{Schema: s, Event: ev,
+				Status:     store.StatusUpdate{ID: ev.ID, Status: event.StatusCompleted},
+				Executions: []store.Execution{{ID: uuid.New(), EventID: ev.ID, InputData: json.RawMessage(`{}`)}}})
+		}
+		return []*request{&r}, ids
+	}
+	var buf planBuf
+	first, _ := batch("tenant_a", "admin", "tenant_a")
+	plans := buildPlans(first, &buf)
+	require.Len(t, plans, 2)
+
+	// A second build on the same buffer shows nothing of the first.
+	second, ids := batch("tenant_b", "tenant_b")
+	plans = buildPlans(second, &buf)
+	require.Len(t, plans, 1)
+	p := plans[0]
+	require.Equal(t, "tenant_b", p.schema)
+	require.Equal(t, ids, p.ids)
+	require.Len(t, p.events, 2)
+	require.Len(t, p.executions, 2)
+	for i, x := range p.executions {
+		require.Equal(t, ids[i], x.EventID)
+	}
+	require.Empty(t, p.stats)
+	require.Nil(t, p.counted)
+
+	// Released, it keeps memory but no event and no execution.
+	buf.release()
+	require.Empty(t, buf.plans)
+	require.Empty(t, buf.bySchema)
+	for _, m := range buf.made {
+		require.Empty(t, m.events)
+		for _, x := range m.executions[:cap(m.executions)] {
+			require.Zero(t, x.EventID, "a released execution still holds its row")
+		}
+	}
+	for _, st := range buf.slab[:cap(buf.slab)] {
+		require.Nil(t, st.ev, "a released state still holds its event")
+	}
+
+	// Reused, a build of the same size allocates a small part of a fresh one.
+	big, _ := batch(slices.Repeat([]string{"tenant_c"}, 200)...)
+	bytes := func(buf *planBuf) uint64 {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for range 20 {
+			_ = buildPlans(big, buf)
+		}
+		runtime.ReadMemStats(&m1)
+		return m1.TotalAlloc - m0.TotalAlloc
+	}
+	fresh := bytes(nil)
+	_ = buildPlans(big, &buf) // grows the buffer once
+	reused := bytes(&buf)
+	require.Less(t, reused*10, fresh, "reused %d bytes, fresh %d", reused, fresh)
 }
 
 func TestRejectedClassifiesErrors(t *testing.T) {
@@ -97,12 +162,13 @@ func BenchmarkStatusBatch(b *testing.B) {
 	const size = 1000
 	b.Run("build", func(b *testing.B) {
 		reqs := benchBatch(b, "tenant_bench", uuid.New(), size)
+		var buf planBuf // a flusher's, reused
 		b.ReportAllocs()
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			_ = buildPlans(reqs)
+			_ = buildPlans(reqs, &buf)
 		}
 		b.StopTimer()
 		runtime.ReadMemStats(&m1)
@@ -131,7 +197,7 @@ func BenchmarkStatusBatch(b *testing.B) {
 			storeHalf(b, ctx, pool, schema, reqs)
 			runtime.ReadMemStats(&m0)
 			b.StartTimer()
-			_, err := w.commit(ctx, reqs)
+			_, err := w.commit(ctx, reqs, nil)
 			require.NoError(b, err)
 			b.StopTimer()
 			runtime.ReadMemStats(&m1)

@@ -355,12 +355,14 @@ func (w *Writer) Close(ctx context.Context) error {
 }
 
 func (w *Writer) run() {
+	var buf planBuf
 	for {
 		batch := w.next()
 		if batch == nil {
 			return
 		}
-		w.flush(batch)
+		w.flush(batch, &buf)
+		buf.release() // keep no event alive until the next flush
 	}
 }
 
