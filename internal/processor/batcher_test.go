@@ -2,7 +2,10 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/neo-events/neo-events/internal/store"
 	tu "github.com/neo-events/neo-events/internal/testutil"
 )
 
@@ -96,6 +100,7 @@ func TestBatcherLingers(t *testing.T) {
 	set := func(i int) func(redis.Pipeliner) {
 		return func(pipe redis.Pipeliner) { pipe.Set(ctx, key(i), "1", time.Minute) }
 	}
+	mark := func(i int) { b.sendMark(ctx, newMark(), key(i), "a") }
 	exists := func(from, to int) int64 {
 		var keys []string
 		for i := from; i < to; i++ {
@@ -106,7 +111,7 @@ func TestBatcherLingers(t *testing.T) {
 		return n
 	}
 	for i := range 3 {
-		b.send(ctx, set(i))
+		mark(i)
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(20 * time.Millisecond)
@@ -124,14 +129,62 @@ func TestBatcherLingers(t *testing.T) {
 	require.EqualValues(t, 4, exists(0, 4))
 	require.EqualValues(t, 1, pipelines.n.Load(), "one pipeline for all four")
 
-	b.send(ctx, set(4))
+	mark(4)
 	time.Sleep(5 * time.Millisecond)
 	close(stop)
 	<-done
 	require.EqualValues(t, 1, exists(4, 5), "stopping sends what lingers")
 }
 
-// pipelineCounter counts the pipelines with a SET that a client sends
+// TestMarksKeepTheirRecords: done-marker ops are pooled with their
+// buffers; marks queued from many goroutines at once each write their own
+// record, readable as their own row, with the marker's expiry.
+func TestMarksKeepTheirRecords(t *testing.T) {
+	tu.SkipIfShort(t)
+	rdb, prefix := tu.NewRedis(t)
+	ctx := context.Background()
+	b := newBatcher(rdb, 16, "g", zap.NewNop())
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { b.run(stop); close(done) }()
+
+	const n = 400
+	ids := make([]uuid.UUID, n)
+	key := func(i int) string { return fmt.Sprintf("%s:mark:%d", prefix, i) }
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += 8 {
+				ids[i] = uuid.New()
+				o := newMark()
+				require.Equal(t, uuid.Nil, o.mark.row.ID, "a pooled op came back with a row")
+				o.mark.row.ID, o.mark.row.EventID, o.mark.row.Attempt = ids[i], ids[i], 1+i%3
+				o.mark.row.Status = store.ExecCompleted
+				if i%50 == 0 { // now and then a record too large to keep
+					o.mark.row.OutputData = json.RawMessage(`"` + strings.Repeat("x", 2*maxKeptRecord) + `"`)
+				}
+				b.sendMark(ctx, o, key(i), "act")
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+	for i := range n {
+		raw, err := rdb.HGet(ctx, key(i), "act").Result()
+		require.NoError(t, err, "mark %d", i)
+		x, ok := decodeRecord(raw, ids[i])
+		require.True(t, ok, "mark %d: record %q", i, raw)
+		require.Equal(t, ids[i], x.ID, "mark %d holds another row", i)
+		require.Equal(t, 1+i%3, x.Attempt)
+		ttl, err := rdb.PTTL(ctx, key(i)).Result()
+		require.NoError(t, err)
+		require.Greater(t, ttl, time.Duration(0), "mark %d has no expiry", i)
+	}
+}
+
+// pipelineCounter counts the pipelines with a SET or HSET that a client sends
 // (not the ones go-redis sends to set up a connection).
 type pipelineCounter struct{ n atomic.Int64 }
 
@@ -140,7 +193,7 @@ func (*pipelineCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { 
 func (c *pipelineCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		for _, cmd := range cmds {
-			if cmd.Name() == "set" {
+			if cmd.Name() == "set" || cmd.Name() == "hset" {
 				c.n.Add(1)
 				break
 			}

@@ -537,17 +537,15 @@ func (p *Processor) attempt(ctx context.Context, j *job, t *task, res *result) {
 
 // markCompleted records a completed attempt in the event's done-marker.
 func (p *Processor) markCompleted(ctx context.Context, j *job, t *task, res *result) {
-	// On the heap, not in this frame: store.Execution is large, and this
-	// runs deep in the event goroutine's stack (it grew for every event).
-	x := new(store.Execution)
-	p.fillExecution(x, j, t, res)
-	x.Status = store.ExecCompleted
-	record := appendRecord(make([]byte, 0, 512), x)
+	// The row is built in the pooled op, not in this frame: store.Execution
+	// is large, and this runs deep in the event goroutine's stack.
+	o := newMark()
+	p.fillExecution(&o.mark.row, j, t, res)
+	o.mark.row.Status = store.ExecCompleted
 	// Not awaited: the marker is queued before this event's
 	// acknowledgement, so it lands first; waiting for it would add a
 	// round trip to every event.
-	key, action := j.doneKey, t.action.ID.String()
-	p.b.send(ctx, func(pipe redis.Pipeliner) { markDone(ctx, pipe, key, action, record) })
+	p.b.sendMark(ctx, o, j.doneKey, t.action.ID.String())
 }
 
 // maxAttempts is the number of attempts the action's policy allows. Not
