@@ -21,6 +21,10 @@ type plan struct {
 	executions []store.Execution
 	stats      []store.ActionStats // given in Update.Stats
 	counted    []store.ActionStats // of the executions this flush inserted
+	// Memory of queue, kept with the plan in its planBuf: the rounds' rows
+	// and each round's UPDATE arrays (in use until the batch is sent).
+	roundBuf []store.StatusUpdate
+	arrays   []*store.StatusArrays
 }
 
 // eventState gathers one event's updates of a flush.
@@ -124,6 +128,10 @@ func (b *planBuf) release() {
 		clear(p.events)
 		clear(p.executions)
 		clear(p.stats)
+		clear(p.roundBuf[:cap(p.roundBuf)])
+		for _, a := range p.arrays {
+			a.Release()
+		}
 		p.ids, p.executions, p.stats = p.ids[:0], p.executions[:0], p.stats[:0]
 		p.counted = nil
 	}
@@ -285,13 +293,18 @@ func (p *plan) queue(b *pgx.Batch, short *bool, missing *[]uuid.UUID, withExecut
 	}
 	// Sized for the usual single round: growing it step by step was a
 	// fifteenth of what a worker allocated with status writes on.
-	round := make([]store.StatusUpdate, 0, len(p.ids))
+	round := slices.Grow(p.roundBuf[:0], len(p.ids))
+	defer func() { p.roundBuf = round[:0] }()
 	for k := 0; ; k++ {
 		if round = p.round(round[:0], k, nil); len(round) == 0 {
 			break
 		}
-		// The statement's arguments are built now, so round can be reused.
-		if err := store.QueueUpdateStatuses(b, p.schema, round, short); err != nil {
+		if k == len(p.arrays) {
+			p.arrays = append(p.arrays, new(store.StatusArrays))
+		}
+		// The statement's arguments are built now, so round can be reused;
+		// each round's arrays stay as they are until the batch is sent.
+		if err := store.QueueUpdateStatuses(b, p.schema, round, short, p.arrays[k]); err != nil {
 			return err
 		}
 	}

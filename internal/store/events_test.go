@@ -372,6 +372,51 @@ func TestUpdateStatuses(t *testing.T) {
 	}
 }
 
+// TestQueueUpdateStatusesReusesArrays: a status writer queues batch after
+// batch with the same arrays; each batch writes its own values, none left
+// over from the one before (a NULL duration stays NULL), and a hostile
+// schema name is refused before any SQL is built.
+func TestQueueUpdateStatusesReusesArrays(t *testing.T) {
+	ctx, pool := migratedDB(t)
+	t.Parallel()
+	base := event.Now().Add(-time.Hour)
+	a := mkEvent(t, event.AdminSchema, "users.created", base)
+	b := mkEvent(t, event.AdminSchema, "users.created", base)
+	_, err := store.InsertEvents(ctx, pool, event.AdminSchema, []*event.Event{a, b})
+	require.NoError(t, err)
+
+	var arr store.StatusArrays
+	send := func(ups ...store.StatusUpdate) {
+		var batch pgx.Batch
+		short := false
+		require.NoError(t, store.QueueUpdateStatuses(&batch, event.AdminSchema, ups, &short, &arr))
+		require.NoError(t, pool.SendBatch(ctx, &batch).Close())
+		require.False(t, short)
+		arr.Release()
+	}
+	dur := int32(5)
+	send(store.StatusUpdate{ID: a.ID, Status: event.StatusProcessing, ProcessingDurationMS: &dur,
+		ErrorMessage: "slow", MessageID: "1-0"})
+	send(store.StatusUpdate{ID: b.ID, Status: event.StatusProcessing, MessageID: "2-0"})
+
+	ga, err := store.GetEvent(ctx, pool, event.AdminSchema, a.ID)
+	require.NoError(t, err)
+	gb, err := store.GetEvent(ctx, pool, event.AdminSchema, b.ID)
+	require.NoError(t, err)
+	require.Equal(t, dur, *ga.ProcessingDurationMS)
+	require.Equal(t, "slow", ga.ErrorMessage)
+	require.Nil(t, gb.ProcessingDurationMS, "a duration left over from the batch before")
+	require.Empty(t, gb.ErrorMessage)
+	require.Equal(t, "2-0", gb.MessageID)
+
+	var batch pgx.Batch
+	short := false
+	err = store.QueueUpdateStatuses(&batch, `admin"; DROP TABLE x; --`,
+		[]store.StatusUpdate{{ID: a.ID, Status: event.StatusCompleted}}, &short, &arr)
+	require.ErrorIs(t, err, event.ErrInvalidSchema)
+	require.Zero(t, batch.Len())
+}
+
 func TestUpsertMissing(t *testing.T) {
 	ctx, pool := migratedDB(t)
 	t.Parallel()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,7 +66,7 @@ var transitionMovesArg = func() pgArray[pgtype.Text] {
 // as is one for an id that does not exist; a NULL status counts as pending.
 // When ups names an id twice, the later write wins.
 func UpdateStatuses(ctx context.Context, db DB, schema string, ups []StatusUpdate) error {
-	sql, args, n, err := updateStatement(schema, ups)
+	sql, args, n, err := updateStatement(schema, ups, nil)
 	if err != nil || sql == "" {
 		return err
 	}
@@ -81,8 +83,11 @@ func UpdateStatuses(ctx context.Context, db DB, schema string, ups []StatusUpdat
 // insert missing rows first then redoes the batch step by step (as the
 // status writer does), instead of asking PostgreSQL which ids exist before
 // every update.
-func QueueUpdateStatuses(b *pgx.Batch, schema string, ups []StatusUpdate, short *bool) error {
-	sql, args, n, err := updateStatement(schema, ups)
+//
+// The statement's arrays are built in arr (nil: fresh memory), which must
+// not be given to another call until b has been sent.
+func QueueUpdateStatuses(b *pgx.Batch, schema string, ups []StatusUpdate, short *bool, arr *StatusArrays) error {
+	sql, args, n, err := updateStatement(schema, ups, arr)
 	if err != nil || sql == "" {
 		return err
 	}
@@ -96,21 +101,47 @@ func QueueUpdateStatuses(b *pgx.Batch, schema string, ups []StatusUpdate, short 
 }
 
 // updateStatement builds UpdateStatuses' statement ("" when there is
-// nothing to write) and the number of rows it names.
-func updateStatement(schema string, ups []StatusUpdate) (string, []any, int, error) {
-	table, err := eventsTable(schema)
+// nothing to write) and the number of rows it names, its arrays in arr.
+func updateStatement(schema string, ups []StatusUpdate, arr *StatusArrays) (string, []any, int, error) {
+	ups = lastPerID(ups)
+	if len(ups) == 0 {
+		if _, err := eventsTable(schema); err != nil {
+			return "", nil, 0, fmt.Errorf("update statuses: %w", err)
+		}
+		return "", nil, 0, nil
+	}
+	sql, err := updateSQL(schema)
 	if err != nil {
 		return "", nil, 0, fmt.Errorf("update statuses: %w", err)
 	}
-	ups = lastPerID(ups)
-	if len(ups) == 0 {
-		return "", nil, 0, nil
-	}
-	cols, err := statusColumns(ups)
+	cols, err := statusColumns(ups, arr)
 	if err != nil {
 		return "", nil, 0, fmt.Errorf("update statuses in %s: %w", schema, err)
 	}
-	return `
+	return sql, append(cols, transitionMovesArg), len(ups), nil
+}
+
+// updateStatements caches each schema's UPDATE statement (schema -> SQL):
+// building it was one allocation of about 1 KB per status flush. At most
+// maxCachedStatements schemas are kept, so entries naming endless schemas
+// cannot grow it without bound; the others build theirs every time.
+var (
+	updateStatements sync.Map
+	cachedStatements atomic.Int64
+)
+
+const maxCachedStatements = 4096
+
+// updateSQL is the UPDATE of schema's events, from the cache.
+func updateSQL(schema string) (string, error) {
+	if s, ok := updateStatements.Load(schema); ok {
+		return s.(string), nil
+	}
+	table, err := eventsTable(schema)
+	if err != nil {
+		return "", err
+	}
+	sql := `
 UPDATE ` + table + ` AS e SET
     status = u.status::platform_common.event_status,
     processing_started_at = COALESCE(u.started_at, e.processing_started_at),
@@ -125,7 +156,11 @@ FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::in
             $7::text[], $8::text[], $9::text[])
      AS u(id, status, started_at, completed_at, duration_ms, retry_count, error_message, error_details, message_id)
 WHERE e.id = u.id
-  AND (COALESCE(e.status::text, 'pending') || '>' || u.status) = ANY($10::text[])`, append(cols, transitionMovesArg), len(ups), nil
+  AND (COALESCE(e.status::text, 'pending') || '>' || u.status) = ANY($10::text[])`
+	if cachedStatements.Add(1) <= maxCachedStatements {
+		updateStatements.Store(schema, sql)
+	}
+	return sql, nil
 }
 
 // lastPerID keeps the last write per id, in first-seen order, because one
@@ -156,16 +191,51 @@ func lastPerID(ups []StatusUpdate) []StatusUpdate {
 	return out
 }
 
+// StatusArrays is memory for the nine arrays of a status UPDATE, which a
+// caller that writes batch after batch reuses (QueueUpdateStatuses): they
+// were the largest part of what building the statement allocated.
+type StatusArrays struct {
+	ids                                 pgArray[pgtype.UUID]
+	statuses, messages, details, msgIDs pgArray[pgtype.Text]
+	started, completed                  pgArray[pgtype.Timestamptz]
+	durations, retries                  pgArray[pgtype.Int4]
+}
+
+// Release drops the arrays' references to the strings they were given,
+// keeping the memory.
+func (a *StatusArrays) Release() {
+	for _, s := range []*pgArray[pgtype.Text]{&a.statuses, &a.messages, &a.details, &a.msgIDs} {
+		clear(*s)
+		*s = (*s)[:0]
+	}
+	a.ids, a.started, a.completed = a.ids[:0], a.started[:0], a.completed[:0]
+	a.durations, a.retries = a.durations[:0], a.retries[:0]
+}
+
+// sized returns s with length n, reusing its memory when it can; every
+// element is overwritten by statusColumns.
+func sized[T any](s pgArray[T], n int) pgArray[T] {
+	if cap(s) < n {
+		return make(pgArray[T], n)
+	}
+	return s[:n]
+}
+
 // statusColumns validates the writes and turns them into the nine parallel
-// arrays the UPDATE unnests.
-func statusColumns(ups []StatusUpdate) ([]any, error) {
+// arrays the UPDATE unnests, built in arr (nil: fresh memory).
+func statusColumns(ups []StatusUpdate, arr *StatusArrays) ([]any, error) {
+	if arr == nil {
+		arr = new(StatusArrays)
+	}
 	n := len(ups)
 	// pgArray: the form pgx encodes with the least work (exec_writes.go).
-	ids := make(pgArray[pgtype.UUID], n)
-	statuses := make(pgArray[pgtype.Text], n)
-	started, completed := make(pgArray[pgtype.Timestamptz], n), make(pgArray[pgtype.Timestamptz], n)
-	durations, retries := make(pgArray[pgtype.Int4], n), make(pgArray[pgtype.Int4], n)
-	messages, details, msgIDs := make(pgArray[pgtype.Text], n), make(pgArray[pgtype.Text], n), make(pgArray[pgtype.Text], n)
+	ids := sized(arr.ids, n)
+	statuses := sized(arr.statuses, n)
+	started, completed := sized(arr.started, n), sized(arr.completed, n)
+	durations, retries := sized(arr.durations, n), sized(arr.retries, n)
+	messages, details, msgIDs := sized(arr.messages, n), sized(arr.details, n), sized(arr.msgIDs, n)
+	arr.ids, arr.statuses, arr.started, arr.completed = ids, statuses, started, completed
+	arr.durations, arr.retries, arr.messages, arr.details, arr.msgIDs = durations, retries, messages, details, msgIDs
 	for i := range ups {
 		u := &ups[i]
 		if err := u.validate(); err != nil {
@@ -174,6 +244,7 @@ func statusColumns(ups []StatusUpdate) ([]any, error) {
 		ids[i], statuses[i] = pgUUID(u.ID), validText(string(u.Status))
 		started[i] = pgTime(u.ProcessingStartedAt)
 		completed[i] = pgTime(u.ProcessingCompletedAt)
+		durations[i] = pgtype.Int4{}
 		if u.ProcessingDurationMS != nil {
 			durations[i] = pgtype.Int4{Int32: *u.ProcessingDurationMS, Valid: true}
 		}
