@@ -119,25 +119,42 @@ func (b *planBuf) plan(i int, schema string, n, nx int) *plan {
 	return p
 }
 
-// release empties the buffer, keeping its memory.
+// keptRows bounds what a planBuf keeps: memory for up to this many events
+// (and executions) per array. A larger flush (a burst after PostgreSQL
+// stalled, up to MaxBatch) gets fresh arrays that are dropped after it, so
+// one burst does not raise the worker's live heap, and with it the heap
+// goal, for good.
+const keptRows = 256
+
+// release empties the buffer, keeping its memory up to keptRows.
 func (b *planBuf) release() {
-	clear(b.slab)
-	b.slab = b.slab[:0]
+	b.slab = keep(b.slab)
 	for _, p := range b.plans {
-		clear(p.ids)
-		clear(p.events)
-		clear(p.executions)
-		clear(p.stats)
-		clear(p.roundBuf[:cap(p.roundBuf)])
-		for _, a := range p.arrays {
-			a.Release()
+		p.ids, p.executions, p.stats = keep(p.ids), keep(p.executions), keep(p.stats)
+		p.roundBuf = keep(p.roundBuf)
+		if len(p.events) > keptRows {
+			p.events = nil // a map does not shrink when cleared
+		} else {
+			clear(p.events)
 		}
-		p.ids, p.executions, p.stats = p.ids[:0], p.executions[:0], p.stats[:0]
+		for _, a := range p.arrays {
+			a.Release(keptRows)
+		}
 		p.counted = nil
 	}
 	clear(b.plans)
 	b.plans = b.plans[:0]
 	clear(b.bySchema)
+}
+
+// keep empties s for reuse, dropping its references, or drops it when it
+// holds more than keptRows.
+func keep[T any](s []T) []T {
+	if cap(s) > keptRows {
+		return nil
+	}
+	clear(s[:cap(s)])
+	return s[:0]
 }
 
 // add adds u to the plan, taking a new event's state from slab (which

@@ -133,6 +133,16 @@ func TestBuildPlansReusesItsBuffer(t *testing.T) {
 	_ = buildPlans(big, &buf) // grows the buffer once
 	reused := bytes(&buf)
 	require.Less(t, reused*10, fresh, "reused %d bytes, fresh %d", reused, fresh)
+
+	// A burst larger than keptRows is not kept: its memory goes after it.
+	burst, _ := batch(slices.Repeat([]string{"tenant_c"}, keptRows+1)...)
+	plans = buildPlans(burst, &buf)
+	require.Len(t, plans[0].ids, keptRows+1)
+	buf.release()
+	require.Zero(t, cap(buf.slab))
+	require.Zero(t, cap(buf.made[0].executions))
+	require.Zero(t, cap(buf.made[0].ids))
+	require.Nil(t, buf.made[0].events)
 }
 
 func TestRejectedClassifiesErrors(t *testing.T) {

@@ -392,7 +392,7 @@ func TestQueueUpdateStatusesReusesArrays(t *testing.T) {
 		require.NoError(t, store.QueueUpdateStatuses(&batch, event.AdminSchema, ups, &short, &arr))
 		require.NoError(t, pool.SendBatch(ctx, &batch).Close())
 		require.False(t, short)
-		arr.Release()
+		arr.Release(100)
 	}
 	dur := int32(5)
 	send(store.StatusUpdate{ID: a.ID, Status: event.StatusProcessing, ProcessingDurationMS: &dur,

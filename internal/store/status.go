@@ -202,10 +202,15 @@ type StatusArrays struct {
 }
 
 // Release drops the arrays' references to the strings they were given,
-// keeping the memory.
-func (a *StatusArrays) Release() {
+// keeping the memory of arrays of up to maxRows elements (larger ones are
+// dropped, so one large batch does not pin its memory).
+func (a *StatusArrays) Release(maxRows int) {
+	if cap(a.ids) > maxRows {
+		*a = StatusArrays{}
+		return
+	}
 	for _, s := range []*pgArray[pgtype.Text]{&a.statuses, &a.messages, &a.details, &a.msgIDs} {
-		clear(*s)
+		clear((*s)[:cap(*s)])
 		*s = (*s)[:0]
 	}
 	a.ids, a.started, a.completed = a.ids[:0], a.started[:0], a.completed[:0]
