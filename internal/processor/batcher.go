@@ -99,8 +99,8 @@ const maxKeptRecord = 4 << 10
 func newMark() *op { return markOps.Get().(*op) }
 
 // sendMark encodes o's row as the marker's record and queues it without
-// waiting, as send does: a lost marker can only make a crash re-run an
-// action.
+// waiting: a lost marker can only make a crash re-run an action, which
+// at-least-once delivery allows.
 func (b *batcher) sendMark(ctx context.Context, o *op, key, action string) {
 	o.mark.key, o.mark.action = key, action
 	o.mark.record = appendRecord(o.mark.record[:0], &o.mark.row)

@@ -147,13 +147,14 @@ func (b *planBuf) release() {
 	clear(b.bySchema)
 }
 
-// keep empties s for reuse, dropping its references, or drops it when it
-// holds more than keptRows.
+// keep empties s for reuse, dropping the references of the elements in
+// use (those beyond were dropped when they were last used), or drops s
+// when it holds more than keptRows.
 func keep[T any](s []T) []T {
 	if cap(s) > keptRows {
 		return nil
 	}
-	clear(s[:cap(s)])
+	clear(s)
 	return s[:0]
 }
 
@@ -310,12 +311,13 @@ func (p *plan) queue(b *pgx.Batch, short *bool, missing *[]uuid.UUID, withExecut
 	}
 	// Sized for the usual single round: growing it step by step was a
 	// fifteenth of what a worker allocated with status writes on.
-	round := slices.Grow(p.roundBuf[:0], len(p.ids))
-	defer func() { p.roundBuf = round[:0] }()
+	round, used := slices.Grow(p.roundBuf[:0], len(p.ids)), 0
+	defer func() { p.roundBuf = round[:used] }() // for release to clear
 	for k := 0; ; k++ {
 		if round = p.round(round[:0], k, nil); len(round) == 0 {
 			break
 		}
+		used = max(used, len(round))
 		if k == len(p.arrays) {
 			p.arrays = append(p.arrays, new(store.StatusArrays))
 		}

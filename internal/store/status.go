@@ -210,7 +210,7 @@ func (a *StatusArrays) Release(maxRows int) {
 		return
 	}
 	for _, s := range []*pgArray[pgtype.Text]{&a.statuses, &a.messages, &a.details, &a.msgIDs} {
-		clear((*s)[:cap(*s)])
+		clear(*s) // the elements of the last use; earlier ones were cleared after theirs
 		*s = (*s)[:0]
 	}
 	a.ids, a.started, a.completed = a.ids[:0], a.started[:0], a.completed[:0]
