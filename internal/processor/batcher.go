@@ -52,12 +52,14 @@ type batcher struct {
 }
 
 type op struct {
-	fill   func(pipe redis.Pipeliner) // nil for an ack or a mark
-	isAck  bool
-	ack    ackOp
-	isMark bool
-	mark   markOp
-	done   chan error // nil: nobody waits (best-effort writes, acknowledgements)
+	fill  func(pipe redis.Pipeliner) // nil for an ack or a mark
+	isAck bool
+	ack   ackOp
+	// mark is set on the ops of markOps only: its execution row makes it
+	// four times the size of the rest of an op, which every event's
+	// acknowledgement would carry otherwise.
+	mark *markOp
+	done chan error // nil: nobody waits (best-effort writes, acknowledgements)
 }
 
 // waitOps recycles the ops that callers wait for, with their channels
@@ -79,7 +81,7 @@ type ackOp struct {
 
 // markOps recycles done-marker ops (markOp) with their buffers, owned by
 // the batcher from the moment they are queued until exec has sent them.
-var markOps = sync.Pool{New: func() any { return &op{isMark: true} }}
+var markOps = sync.Pool{New: func() any { return &op{mark: new(markOp)} }}
 
 // markOp writes one completed attempt into its event's done-marker. row is
 // where the caller builds the execution row and record its JSON: both stay
@@ -112,11 +114,13 @@ func (b *batcher) sendMark(ctx context.Context, o *op, key, action string) {
 
 // recycleMark puts a mark op back once exec is done with it.
 func recycleMark(o *op) {
-	rec := o.mark.record[:0]
+	m := o.mark
+	rec := m.record[:0]
 	if cap(rec) > maxKeptRecord {
 		rec = nil
 	}
-	*o = op{isMark: true, mark: markOp{record: rec}}
+	*m = markOp{record: rec}
+	*o = op{mark: m}
 	markOps.Put(o)
 }
 
@@ -265,7 +269,7 @@ func (b *batcher) exec(batch []*op) {
 		switch {
 		case o.isAck:
 			acks = append(acks, o)
-		case o.isMark:
+		case o.mark != nil:
 			markDone(ctx, pipe, o.mark.key, o.mark.action, o.mark.record)
 		default:
 			o.fill(pipe)
@@ -291,7 +295,7 @@ func (b *batcher) exec(batch []*op) {
 		if err != nil {
 			b.log.Warn("best-effort Redis write failed", zap.Error(err))
 		}
-		if o.isMark {
+		if o.mark != nil {
 			recycleMark(o)
 		}
 	}
