@@ -103,16 +103,13 @@ func QueueUpdateStatuses(b *pgx.Batch, schema string, ups []StatusUpdate, short 
 // updateStatement builds UpdateStatuses' statement ("" when there is
 // nothing to write) and the number of rows it names, its arrays in arr.
 func updateStatement(schema string, ups []StatusUpdate, arr *StatusArrays) (string, []any, int, error) {
-	ups = lastPerID(ups)
-	if len(ups) == 0 {
-		if _, err := eventsTable(schema); err != nil {
-			return "", nil, 0, fmt.Errorf("update statuses: %w", err)
-		}
-		return "", nil, 0, nil
-	}
-	sql, err := updateSQL(schema)
+	sql, err := updateSQL(schema) // validates the schema, rows or none
 	if err != nil {
 		return "", nil, 0, fmt.Errorf("update statuses: %w", err)
+	}
+	ups = lastPerID(ups)
+	if len(ups) == 0 {
+		return "", nil, 0, nil
 	}
 	cols, err := statusColumns(ups, arr)
 	if err != nil {
