@@ -136,6 +136,15 @@ func TestModesVerifyClean(t *testing.T) {
 				require.Contains(t, res.CPU, cpuRedis)
 				require.Contains(t, res.CPU, cpuPostgres)
 			}
+			switch {
+			case tt.cfg.Mode == ModeRedisOnly:
+				require.Nil(t, res.Postgres, "redis-only writes nothing to PostgreSQL")
+			case tt.cfg.UpdateStatus:
+				// Every event wrote at least its row, payload included, to the WAL.
+				require.NotNil(t, res.Postgres)
+				require.Greater(t, res.Postgres.WALBytesPerEvent, float64(tt.cfg.WithDefaults().PayloadBytes), "%+v", res.Postgres)
+				require.Positive(t, res.Postgres.MaxWALSizeMB)
+			}
 			switch tt.cfg.Mode {
 			case ModeE2E:
 				require.EqualValues(t, 300, res.Processed)

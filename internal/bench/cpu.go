@@ -18,6 +18,7 @@ import (
 type cpuSample struct {
 	parts    map[string]time.Duration
 	postgres map[int]time.Duration
+	wal      walSample // the PostgreSQL server's WAL and checkpoints
 }
 
 // CPU parts: the bench process (the load generator and the publisher, and
@@ -52,7 +53,17 @@ func (e *env) sampleCPU(ctx context.Context, f workerSet) cpuSample {
 	if loopbackURL(e.cfg.PostgresURL) {
 		s.postgres = commandCPU("postgres")
 	}
+	if e.cfg.Mode != ModeRedisOnly {
+		s.wal = sampleWAL(ctx, e.pool)
+	}
 	return s
+}
+
+// account sets the run's CPU and PostgreSQL activity per event between
+// two samples.
+func (r *Result) account(start, end cpuSample, events int64) {
+	r.CPU = perEvent(start, end, events)
+	r.Postgres = walActivity(start.wal, end.wal, events)
 }
 
 // perEvent is the CPU each part spent between two samples, in

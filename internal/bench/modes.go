@@ -42,7 +42,7 @@ func runWorker(ctx context.Context, e *env, res *Result) error {
 		return fmt.Errorf("workers: %w", err)
 	}
 	res.Processed = f.processed()
-	res.CPU = perEvent(cpu, cpuEnd, res.Processed)
+	res.account(cpu, cpuEnd, res.Processed)
 	res.StatusFlush = f.flushes(res.Processed)
 	res.DrainSeconds = last.Sub(start).Seconds()
 	res.ProcessedPerSec = perSec(res.Processed, last.Sub(start))
@@ -106,7 +106,7 @@ func runE2E(ctx context.Context, e *env, res *Result) error {
 		return err
 	}
 	res.Processed = f.processed()
-	res.CPU = perEvent(cpu, cpuEnd, res.Processed)
+	res.account(cpu, cpuEnd, res.Processed)
 	res.StatusFlush = f.flushes(res.Processed)
 	res.DrainSeconds = max(last.Sub(l.end).Seconds(), 0)
 	res.ProcessedPerSec = perSec(res.Processed, last.Sub(l.start))

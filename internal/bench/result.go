@@ -41,6 +41,9 @@ type Result struct {
 	// second it hardly depends on how busy the machine is, so it compares
 	// code across machines and noisy runs.
 	CPU map[string]float64 `json:"cpu_us_per_event,omitempty"`
+	// Postgres is the PostgreSQL server's WAL and checkpoints in the same
+	// phase (not in redis-only mode).
+	Postgres *PostgresActivity `json:"postgres,omitempty"`
 	// Verification details: what the checks counted.
 	Verify Verification `json:"verification"`
 	// Baseline holds the raw ceilings (rows or entries per second) and
@@ -247,6 +250,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 			parts = append(parts, fmt.Sprintf("%s %.1f", k, r.CPU[k]))
 		}
 		row("cpu µs/event", "%s", strings.Join(parts, "  "))
+	}
+	if a := r.Postgres; a != nil {
+		row("postgres wal", "%.1f KB/event (%.1f MB/s)  checkpoints %d (%d forced by WAL volume or command; max_wal_size %d MB, checkpoint_timeout %ds)",
+			a.WALBytesPerEvent/1024, a.WALMBPerSec, a.Checkpoints, a.CheckpointsRequested, a.MaxWALSizeMB, a.CheckpointTimeoutSec)
 	}
 	row("lost / duplicates / errors", "%d / %d / %d", r.Lost, r.Duplicates, r.Errors)
 	v := r.Verify

@@ -141,7 +141,7 @@ func runPublish(ctx context.Context, e *env, res *Result) error {
 	if err := pub.Close(); err != nil {
 		return fmt.Errorf("close publisher: %w", err)
 	}
-	res.CPU = perEvent(cpu, e.sampleCPU(ctx, nil), res.Published)
+	res.account(cpu, e.sampleCPU(ctx, nil), res.Published)
 	if err := e.injectRows(ctx, res); err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func runRedisOnly(ctx context.Context, e *env, res *Result) error {
 		return x.add(ctx, evs)
 	})
 	stop()
-	res.CPU = perEvent(cpu, e.sampleCPU(ctx, nil), res.Published)
+	res.account(cpu, e.sampleCPU(ctx, nil), res.Published)
 	// An injected loss here is an event counted as sent that never was.
 	res.Published += int64(e.cfg.InjectLost)
 	return e.verifyRecorded(ctx, res, false)
