@@ -65,15 +65,23 @@ func (e *env) baseline(ctx context.Context, res *Result) error {
 		{CeilingXAdd, func(ctx context.Context, _ string, _ []*event.Event) error { return e.probeXAdd(ctx, xadds) }},
 		{CeilingReadAck, e.probeReadAck},
 	}
+	cpu := map[string]map[string]float64{}
 	for _, p := range probes {
+		before := e.sampleCPU(ctx, nil)
 		start := time.Now()
 		if err := p.run(ctx, schema, evs); err != nil {
 			return fmt.Errorf("%s: %w", p.key, err)
 		}
 		b[p.key] = perSec(int64(len(evs)), time.Since(start))
+		if c := perEvent(before, e.sampleCPU(ctx, nil), int64(len(evs))); len(c) > 0 {
+			cpu[p.key] = c
+		}
 	}
 	b[CeilingPipeline] = 1 / (1/b[CeilingCopy] + 1/b[CeilingUpdate] + 1/b[CeilingXAdd] + 1/b[CeilingReadAck])
 	res.Baseline = b
+	if len(cpu) > 0 {
+		res.BaselineCPU = cpu
+	}
 	res.Ratios = ratios(res, b)
 	return nil
 }

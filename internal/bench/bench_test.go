@@ -239,6 +239,17 @@ func TestBaselineRatios(t *testing.T) {
 	}
 	require.Less(t, res.Baseline[CeilingPipeline], res.Baseline[CeilingCopy])
 	require.Positive(t, res.Ratios["published_vs_copy"])
+	if runtime.GOOS == "linux" {
+		// Each probe's own CPU: PostgreSQL did the COPY and the UPDATE,
+		// Redis the XADD and the reads.
+		for _, k := range []string{CeilingCopy, CeilingUpdate} {
+			require.Positive(t, res.BaselineCPU[k][cpuPostgres], "%s: %v", k, res.BaselineCPU[k])
+		}
+		for _, k := range []string{CeilingXAdd, CeilingReadAck} {
+			require.Positive(t, res.BaselineCPU[k][cpuRedis], "%s: %v", k, res.BaselineCPU[k])
+		}
+		require.NotContains(t, res.BaselineCPU, CeilingPipeline, "an estimate, not a probe")
+	}
 }
 
 // TestNoRatiosForOpenLoop: an open-loop run's throughput is its offered

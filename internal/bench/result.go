@@ -50,6 +50,11 @@ type Result struct {
 	// Ratios this run's throughput divided by the relevant ceiling.
 	Baseline map[string]float64 `json:"baseline,omitempty"`
 	Ratios   map[string]float64 `json:"baseline_ratios,omitempty"`
+	// BaselineCPU is each probe's CPU per row or entry, by part (as CPU):
+	// what the step costs alone, to hold against this run's CPU per event.
+	// A ratio far below 1 whose run spent about the probe's CPU per event
+	// on the step was bound by the machine's cores, not by the code.
+	BaselineCPU map[string]map[string]float64 `json:"baseline_cpu_us_per_row,omitempty"`
 	// BehindAtLoadEnd (e2e) is how many published events the workers had
 	// not finished when publishing stopped. Far above what a second of
 	// processing covers, the workers were slower than the publishers and
@@ -245,11 +250,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 			f.Flushes, f.EventsPerFlush, f.MeanMS, f.P50MS, f.P99MS)
 	}
 	if len(r.CPU) > 0 {
-		var parts []string
-		for _, k := range sortedKeys(r.CPU) {
-			parts = append(parts, fmt.Sprintf("%s %.1f", k, r.CPU[k]))
-		}
-		row("cpu µs/event", "%s", strings.Join(parts, "  "))
+		row("cpu µs/event", "%s", cpuParts(r.CPU))
 	}
 	if a := r.Postgres; a != nil {
 		row("postgres wal", "%.1f KB/event (%.1f MB/s)  checkpoints %d (%d forced by WAL volume or command; max_wal_size %d MB, checkpoint_timeout %ds)",
@@ -260,6 +261,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("verification", "rows=%d entries=%d completed=%d missing_executions=%d backlog=%d",
 		v.Rows, v.Entries, v.Completed, v.MissingExecutions, v.Backlog)
 	for _, k := range sortedKeys(r.Baseline) {
+		if c := r.BaselineCPU[k]; len(c) > 0 {
+			row("baseline "+k, "%.0f/s  (cpu µs/row: %s)", r.Baseline[k], cpuParts(c))
+			continue
+		}
 		row("baseline "+k, "%.0f/s", r.Baseline[k])
 	}
 	for _, k := range sortedKeys(r.Ratios) {
@@ -303,4 +308,13 @@ func perSec(n int64, d time.Duration) float64 {
 		return 0
 	}
 	return float64(n) / d.Seconds()
+}
+
+// cpuParts is "part µs  part µs ..." in the order of the parts' names.
+func cpuParts(m map[string]float64) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s %.1f", k, m[k]))
+	}
+	return strings.Join(parts, "  ")
 }
