@@ -41,7 +41,9 @@
 // every worker's flush wait for the others'. A crash loses at most one
 // interval of statistics, never a status or an execution row.
 //
-// Options.Flushers flushes run at once (one commits while the next gathers).
+// Options.Flushers flushes run at once (one commits while the next gathers),
+// but a batch smaller than Options.ParallelMin waits for the running flush
+// instead of starting a transaction of its own beside it.
 // The updates of one Write are committed together; Writes that run at the
 // same time may commit in any order, so a caller that needs two updates of
 // one event in order waits for the first Write before the second (the
@@ -80,6 +82,8 @@ const (
 	DefaultMaxWait  = 5 * time.Millisecond
 	DefaultRetryMax = 5 * time.Second
 	DefaultFlushers = 2
+	// DefaultParallelMin: see Options.ParallelMin.
+	DefaultParallelMin = 64
 	// retryInitial is the first pause after a failed flush.
 	retryInitial = 50 * time.Millisecond
 	// flushTimeout bounds one attempt at writing a batch.
@@ -138,6 +142,17 @@ type Options struct {
 	RetryMax time.Duration
 	// Flushers is how many flushes may run at once. Defaults to 2.
 	Flushers int
+	// ParallelMin is the smallest batch that may start flushing while
+	// another flush runs; a smaller one waits for it, and grows meanwhile,
+	// for at most holdFactor × MaxWait after its oldest update was queued
+	// (50 ms by default; no hold without MaxWait): a flush may wait long
+	// for a row lock held elsewhere, and events should not wait with it. Every flush is a transaction whose commit,
+	// round trips and statement set-up cost PostgreSQL about the same
+	// whatever its size, so at moderate rates two flushes of a few dozen
+	// events each cost more than they gain (docs/PERFORMANCE.md, session
+	// 10). Under load the queue holds more and flushes overlap as before.
+	// Defaults to 64; negative means no minimum.
+	ParallelMin int
 	// StatsInterval is how often action statistics are written. Defaults to 1s.
 	StatsInterval time.Duration
 }
@@ -157,6 +172,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Flushers <= 0 {
 		o.Flushers = DefaultFlushers
+	}
+	if o.ParallelMin == 0 {
+		o.ParallelMin = DefaultParallelMin
 	}
 	if o.StatsInterval <= 0 {
 		o.StatsInterval = DefaultStatsInterval
@@ -178,12 +196,14 @@ type Writer struct {
 	mu      sync.Mutex
 	queue   []*request
 	pending int // updates queued or in flight, for the queue-length gauge
+	// flushing is how many flushes are running (see Options.ParallelMin).
+	flushing int
 	// queueLen is the gauge's child for Options.Group, looked up once:
 	// WithLabelValues hashes and locks, and the gauge is set twice per Write.
 	queueLen prometheus.Gauge
 	closed   bool
 
-	wake chan struct{} // a request was queued
+	wake chan struct{} // a request was queued, or a flush ended
 	stop chan struct{} // closed by Close
 	done chan struct{} // closed when every flusher has exited
 
@@ -363,6 +383,19 @@ func (w *Writer) run() {
 		}
 		w.flush(batch, &buf)
 		buf.release() // keep no event alive until the next flush
+		w.flushEnded()
+	}
+}
+
+// flushEnded counts a flush as ended and wakes a flusher that waits for it
+// (take held its small batch back).
+func (w *Writer) flushEnded() {
+	w.mu.Lock()
+	w.flushing--
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -379,11 +412,15 @@ func (w *Writer) next() []*request {
 		w.mu.Unlock()
 		if n > 0 {
 			w.linger(oldest)
-			// Another flusher may have taken everything while this one
-			// lingered: then wait again rather than flush nothing.
-			if batch := w.take(); len(batch) > 0 {
+			batch, heldUntil := w.take()
+			if len(batch) > 0 {
 				return batch
 			}
+			// Another flusher took everything while this one lingered, or
+			// the batch is held back behind a running flush: wait for news
+			// (a request, a flush's end, the end of the hold) rather than
+			// flush nothing.
+			w.await(heldUntil)
 			continue
 		}
 		if closed {
@@ -420,32 +457,69 @@ func (w *Writer) linger(oldest time.Time) {
 func (w *Writer) full() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.queuedLocked() >= w.opt.MaxBatch
+}
+
+// queuedLocked is the number of updates queued; w.mu must be held.
+func (w *Writer) queuedLocked() int {
 	n := 0
 	for _, r := range w.queue {
 		n += len(r.updates)
 	}
-	return n >= w.opt.MaxBatch
+	return n
+}
+
+// holdFactor × Options.MaxWait bounds how long ParallelMin holds a batch
+// back (50 ms by default).
+const holdFactor = 10
+
+// await waits for a request, a flush's end or Close, and for no longer
+// than until when it is set.
+func (w *Writer) await(until time.Time) {
+	if until.IsZero() {
+		select {
+		case <-w.wake:
+		case <-w.stop:
+		}
+		return
+	}
+	t := time.NewTimer(time.Until(until))
+	defer t.Stop()
+	select {
+	case <-w.wake:
+	case <-w.stop:
+	case <-t.C:
+	}
 }
 
 // take removes up to MaxBatch updates' worth of requests (at least one,
-// unless the queue is empty) from the front of the queue.
-func (w *Writer) take() []*request {
+// unless the queue is empty) from the front of the queue, and counts a
+// flush as running. While another flush runs and fewer than ParallelMin
+// updates are queued, it takes nothing and returns until when the batch
+// is held back (unless the writer is closing or the hold is over).
+func (w *Writer) take() (batch []*request, heldUntil time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.queue) == 0 {
-		return nil
+		return nil, time.Time{}
 	}
+	if w.flushing > 0 && !w.closed && w.queuedLocked() < w.opt.ParallelMin && w.opt.MaxWait > 0 {
+		if until := w.queue[0].queuedAt.Add(holdFactor * w.opt.MaxWait); time.Now().Before(until) {
+			return nil, until // held back: see Options.ParallelMin
+		}
+	}
+	w.flushing++ // the caller flushes the batch, then calls flushEnded
 	n, i := 0, 0
 	for i < len(w.queue) && (i == 0 || n+len(w.queue[i].updates) <= w.opt.MaxBatch) {
 		n += len(w.queue[i].updates)
 		i++
 	}
-	batch := make([]*request, i)
+	batch = make([]*request, i)
 	copy(batch, w.queue[:i])
 	rest := copy(w.queue, w.queue[i:])
 	clear(w.queue[rest:])
 	w.queue = w.queue[:rest]
-	return batch
+	return batch, time.Time{}
 }
 
 // finish answers every request of a batch and takes it off the gauge. A

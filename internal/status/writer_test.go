@@ -489,3 +489,87 @@ func TestPipelinedFlushOfSeveralSchemas(t *testing.T) {
 		require.Equal(t, c.want, c.e.count(t, "SELECT total_executions FROM S.actions WHERE id = $1", c.e.action), c.e.schema)
 	}
 }
+
+// TestSmallBatchWaitsForTheRunningFlush: while one flush runs (here held
+// by a row lock), a batch smaller than ParallelMin waits for it instead of
+// starting a second transaction, for at most ten times MaxWait; a batch of
+// ParallelMin or more does not wait. With no minimum, the small batch goes
+// as soon as it has lingered.
+func TestSmallBatchWaitsForTheRunningFlush(t *testing.T) {
+	t.Parallel()
+	const (
+		min     = 8
+		maxWait = 100 * time.Millisecond // so a batch is held for up to 1 s
+	)
+	tests := []struct {
+		name        string
+		parallelMin int
+		smallWaits  bool
+	}{
+		{"held back below the minimum", min, true},
+		{"no minimum", -1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			w, _ := newWriter(t, e.pool, status.Options{MaxWait: maxWait, Flushers: 2, ParallelMin: tt.parallelMin})
+
+			// The first flush blocks on a row another transaction holds.
+			blocked := e.newEvent(t, true)
+			lock, err := e.pool.Begin(e.ctx)
+			require.NoError(t, err)
+			defer func() { _ = lock.Rollback(e.ctx) }()
+			_, err = lock.Exec(e.ctx, "SELECT 1 FROM "+event.QuoteIdent(e.schema)+".events WHERE id = $1 FOR UPDATE", blocked.ID)
+			require.NoError(t, err)
+			first := make(chan error, 1)
+			go func() { first <- w.Write(e.ctx, done(t, e.schema, blocked, e.action)) }()
+			require.Eventually(t, func() bool {
+				return e.count(t, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") > 0
+			}, 10*time.Second, 10*time.Millisecond, "the first flush waits for the row lock")
+
+			small := make(chan error, 1)
+			smallEv := e.newEvent(t, true)
+			queued := time.Now()
+			go func() { small <- w.Write(e.ctx, done(t, e.schema, smallEv, e.action)) }()
+			if tt.smallWaits {
+				// Lingered after 100 ms, then held: still waiting at 500 ms.
+				select {
+				case err := <-small:
+					t.Fatalf("a one-update batch flushed beside the running flush after %s (err %v)", time.Since(queued), err)
+				case <-time.After(500 * time.Millisecond):
+				}
+				// Enough updates queue up: the first min of them (the small
+				// one among them) flush beside the blocked flush at once;
+				// the last one alone is held, then goes when its hold ends.
+				var wg sync.WaitGroup
+				for range min {
+					ev := e.newEvent(t, true)
+					wg.Add(1)
+					go func() { defer wg.Done(); require.NoError(t, w.Write(e.ctx, done(t, e.schema, ev, e.action))) }()
+				}
+				all := make(chan struct{})
+				go func() { wg.Wait(); close(all) }()
+				select {
+				case <-all:
+				case <-time.After(10 * time.Second):
+					t.Fatal("an update stayed held back past its hold, behind a flush that does not end")
+				}
+			}
+			select {
+			case err := <-small:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the small batch did not flush")
+			}
+			select {
+			case err := <-first:
+				t.Fatalf("the blocked flush ended while its row was locked (err %v)", err)
+			default:
+			}
+			require.NoError(t, lock.Rollback(e.ctx))
+			require.NoError(t, <-first)
+			require.Equal(t, 0, e.count(t, "SELECT count(*) FROM S.events WHERE status <> 'completed'"))
+		})
+	}
+}
