@@ -146,12 +146,13 @@ type Options struct {
 	// another flush runs; a smaller one waits for it, and grows meanwhile,
 	// for at most holdFactor × MaxWait after its oldest update was queued
 	// (50 ms by default; no hold without MaxWait): a flush may wait long
-	// for a row lock held elsewhere, and events should not wait with it. Every flush is a transaction whose commit,
-	// round trips and statement set-up cost PostgreSQL about the same
-	// whatever its size, so at moderate rates two flushes of a few dozen
-	// events each cost more than they gain (docs/PERFORMANCE.md, session
-	// 10). Under load the queue holds more and flushes overlap as before.
-	// Defaults to 64; negative means no minimum.
+	// for a row lock held elsewhere, and events should not wait with it.
+	// Every flush is a transaction whose commit, round trips and statement
+	// set-up cost PostgreSQL about the same whatever its size, so at
+	// moderate rates two flushes of a few dozen events each cost more than
+	// they gain (docs/PERFORMANCE.md, session 10). Under load the queue
+	// holds more and flushes overlap as before. Defaults to 64; negative
+	// means no minimum.
 	ParallelMin int
 	// StatsInterval is how often action statistics are written. Defaults to 1s.
 	StatsInterval time.Duration
@@ -426,10 +427,7 @@ func (w *Writer) next() []*request {
 		if closed {
 			return nil
 		}
-		select {
-		case <-w.wake:
-		case <-w.stop:
-		}
+		w.await(time.Time{})
 	}
 }
 
@@ -474,7 +472,7 @@ func (w *Writer) queuedLocked() int {
 const holdFactor = 10
 
 // await waits for a request, a flush's end or Close, and for no longer
-// than until when it is set.
+// than until when it is set (a held batch's end of hold).
 func (w *Writer) await(until time.Time) {
 	if until.IsZero() {
 		select {
