@@ -44,11 +44,13 @@ type walSample struct {
 // The checkpoint counters moved from pg_stat_bgwriter to
 // pg_stat_checkpointer in PostgreSQL 17.
 const (
-	// walSQL reads the WAL position and the settings in pg_settings's
-	// units (max_wal_size in MB, checkpoint_timeout in seconds).
+	// walSQL reads the WAL position, the settings in pg_settings's units
+	// (max_wal_size in MB, checkpoint_timeout in seconds) and the server
+	// version, which says where the checkpoint counters are.
 	walSQL = `SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8,
        (SELECT setting::int8 FROM pg_settings WHERE name = 'max_wal_size'),
-       (SELECT setting::int8 FROM pg_settings WHERE name = 'checkpoint_timeout')`
+       (SELECT setting::int8 FROM pg_settings WHERE name = 'checkpoint_timeout'),
+       current_setting('server_version_num')::int`
 	checkpointsSQL   = `SELECT num_timed, num_requested FROM pg_stat_checkpointer`
 	checkpointsSQL16 = `SELECT checkpoints_timed, checkpoints_req FROM pg_stat_bgwriter`
 )
@@ -61,11 +63,8 @@ func sampleWAL(ctx context.Context, pool *pgxpool.Pool) walSample {
 	if pool == nil {
 		return s
 	}
-	if err := pool.QueryRow(ctx, walSQL).Scan(&s.lsn, &s.maxWALMB, &s.timeoutSec); err != nil {
-		return s
-	}
 	var version int
-	if err := pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+	if err := pool.QueryRow(ctx, walSQL).Scan(&s.lsn, &s.maxWALMB, &s.timeoutSec, &version); err != nil {
 		return s
 	}
 	q := checkpointsSQL
