@@ -5,10 +5,11 @@
 //
 // Why: a worker allocates a little per event and keeps little, so at the
 // default GOGC of 100 it spends a large share of its CPU collecting a small
-// heap (publisher-bench worker mode: 63.5K events/s at 100, 75.5K at 200,
-// for about 10 MiB more RSS). The memory limit keeps the larger target
-// from pushing a pod into its OOM kill: near the limit the collector runs
-// more often instead.
+// heap (publisher-bench worker mode, worker processes: 7.2 µs of worker CPU
+// per event at 100 against 5.9 at 200 without status writes, 26.8 against
+// 23.9 with them, for about 7 MiB more RSS per worker; docs/PERFORMANCE.md,
+// session 11). The memory limit keeps the larger target from pushing a pod
+// into its OOM kill: near the limit the collector runs more often instead.
 package gctune
 
 import (
