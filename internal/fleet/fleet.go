@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,10 +100,23 @@ func New(cfg config.Config, opt Options) (*Worker, error) {
 	reg := opt.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(gcMetrics)),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	return &Worker{cfg: cfg, opt: opt, log: opt.Logger.With(zap.String("group", cfg.Worker.Group),
 		zap.String("consumer", cfg.Worker.Consumer)), reg: reg, m: metrics.NewWorker(reg)}, nil
+}
+
+// gcMetrics adds the collector's own figures to the Go metrics a worker
+// serves: go_gc_heap_live_bytes (the heap the last collection marked),
+// go_gc_heap_goal_bytes (where the next one starts), go_gc_scan_stack_bytes
+// and go_gc_scan_globals_bytes (counted into the goal), go_gc_gogc_percent
+// and go_gc_gomemlimit_bytes. A worker's RSS follows the goal, not its live
+// heap, so these tell a leak (live rising) from a goal that rose with the
+// load (docs/PERFORMANCE.md, session 11). The size-class histograms of
+// the /gc/ group are left out: many series, little use.
+var gcMetrics = collectors.GoRuntimeMetricsRule{
+	Matcher: regexp.MustCompile(`^/gc/(heap/(live|goal):bytes|scan/(stack|globals|heap):bytes|gogc:percent|gomemlimit:bytes)$`),
 }
 
 // Addr is the address the HTTP endpoint listens on, once Run has started it.

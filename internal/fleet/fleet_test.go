@@ -358,6 +358,11 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 		`neo_events_stream_lag{group="g",stream=`,
 		`neo_events_stream_pending{group="g",stream=`,
 		`neo_events_dlq_length{group="g"} 0`,
+		// The collector's own figures (gcMetrics), and none of its histograms.
+		"go_gc_heap_live_bytes ",
+		"go_gc_heap_goal_bytes ",
+		"go_gc_scan_stack_bytes ",
+		"go_gc_gogc_percent ",
 	}
 	var body string
 	require.Eventually(t, func() bool {
@@ -370,6 +375,7 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 		return true
 	}, 5*time.Second, 100*time.Millisecond, "metrics missing from:\n%s", body)
 	require.Contains(t, body, "neo_events_outbox_relayed_total 0", "the relay's counter is on the worker's /metrics")
+	require.NotContains(t, body, "go_gc_heap_allocs_by_size_bytes", "the size-class histograms stay out")
 
 	// DESIGN §5: promtool finds nothing to complain about.
 	if promtool, err := exec.LookPath("promtool"); err == nil {
