@@ -116,7 +116,7 @@ func New(cfg config.Config, opt Options) (*Worker, error) {
 // load (docs/PERFORMANCE.md, session 11). The size-class histograms of
 // the /gc/ group are left out: many series, little use.
 var gcMetrics = collectors.GoRuntimeMetricsRule{
-	Matcher: regexp.MustCompile(`^/gc/(heap/(live|goal):bytes|scan/(stack|globals|heap):bytes|gogc:percent|gomemlimit:bytes)$`),
+	Matcher: regexp.MustCompile(`^/gc/(heap/(live|goal):bytes|scan/(stack|globals):bytes|gogc:percent|gomemlimit:bytes)$`),
 }
 
 // Addr is the address the HTTP endpoint listens on, once Run has started it.
