@@ -135,6 +135,11 @@ func TestModesVerifyClean(t *testing.T) {
 				require.Positive(t, res.CPU[cpuBench], "cpu_us_per_event: %v", res.CPU)
 				require.Contains(t, res.CPU, cpuRedis)
 				require.Contains(t, res.CPU, cpuPostgres)
+				if m := res.Machine; m != nil { // phases too short for the 10 ms ticks have none
+					require.Positive(t, m.USPerEvent, "%+v", m)
+					require.Positive(t, m.CeilingPerSec, "%+v", m)
+					require.InDelta(t, 50, m.BusyPct, 50, "%+v", m)
+				}
 			}
 			switch {
 			case tt.cfg.Mode == ModeRedisOnly:

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
@@ -19,6 +21,10 @@ type cpuSample struct {
 	parts    map[string]time.Duration
 	postgres map[int]time.Duration
 	wal      walSample // the PostgreSQL server's WAL and checkpoints
+	// machine is the whole machine's processor time (ok false where
+	// /proc/stat cannot be read).
+	machine   machineTimes
+	machineOK bool
 }
 
 // CPU parts: the bench process (the load generator and the publisher, and
@@ -36,6 +42,7 @@ const (
 // sampleCPU reads every part it can.
 func (e *env) sampleCPU(ctx context.Context, f workerSet) cpuSample {
 	s := cpuSample{parts: map[string]time.Duration{}}
+	s.machine, s.machineOK = machineCPU()
 	if d, ok := selfCPU(); ok {
 		s.parts[cpuBench] = d
 	}
@@ -64,6 +71,9 @@ func (e *env) sampleCPU(ctx context.Context, f workerSet) cpuSample {
 func (r *Result) account(start, end cpuSample, events int64) {
 	r.CPU = perEvent(start, end, events)
 	r.Postgres = walActivity(start.wal, end.wal, events)
+	if start.machineOK && end.machineOK {
+		r.Machine = machineActivity(start.machine, end.machine, events)
+	}
 }
 
 // perEvent is the CPU each part spent between two samples, in
@@ -89,6 +99,88 @@ func perEvent(start, end cpuSample, events int64) map[string]float64 {
 			}
 		}
 		m[cpuPostgres] = per(sum)
+	}
+	return m
+}
+
+// machineTimes is the whole machine's processor time, summed over its
+// cores, from the "cpu" line of /proc/stat: work (user, nice, system, irq,
+// softirq; the kernel counts guest time in user and nice already), steal
+// (time the hypervisor gave to other machines) and idle (idle, iowait).
+type machineTimes struct {
+	cores             int
+	work, steal, idle time.Duration
+}
+
+// errProcStat: /proc/stat did not hold the lines parseProcStat needs.
+var errProcStat = errors.New("/proc/stat: no usable cpu line")
+
+// parseProcStat reads machineTimes from the text of /proc/stat. Fields
+// after steal (guest, guest_nice) are ignored; kernels too old to report
+// steal count it as 0.
+func parseProcStat(text string) (machineTimes, error) {
+	var m machineTimes
+	found := false
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "cpu") {
+			continue
+		}
+		if f[0] != "cpu" {
+			if _, err := strconv.Atoi(f[0][3:]); err == nil {
+				m.cores++ // cpu0, cpu1, ...
+			}
+			continue
+		}
+		if len(f) < 8 { // cpu user nice system idle iowait irq softirq
+			return machineTimes{}, fmt.Errorf("%w: %d fields", errProcStat, len(f)-1)
+		}
+		var ticks [8]int64 // user nice system idle iowait irq softirq steal
+		for i := range ticks {
+			if i+1 >= len(f) {
+				break
+			}
+			n, err := strconv.ParseInt(f[i+1], 10, 64)
+			if err != nil || n < 0 {
+				return machineTimes{}, fmt.Errorf("%w: field %d is %q", errProcStat, i+1, f[i+1])
+			}
+			ticks[i] = n
+		}
+		d := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
+		m.work = d(ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6])
+		m.idle = d(ticks[3] + ticks[4])
+		m.steal = d(ticks[7])
+		found = true
+	}
+	if !found || m.cores == 0 {
+		return machineTimes{}, errProcStat
+	}
+	return m, nil
+}
+
+// minMachineTime is the least time of the cores (summed) between two
+// samples that machineActivity judges: the counters tick every 10 ms, so
+// a shorter phase would give a figure made mostly of rounding.
+const minMachineTime = time.Second
+
+// machineActivity is the machine's processor use between two samples
+// (nil without events, or with less than minMachineTime in between).
+func machineActivity(start, end machineTimes, events int64) *MachineCPU {
+	work, steal, idle := end.work-start.work, end.steal-start.steal, end.idle-start.idle
+	total := work + steal + idle
+	if events <= 0 || total < minMachineTime || work < 0 || steal < 0 || idle < 0 {
+		return nil
+	}
+	m := &MachineCPU{
+		Cores:      end.cores,
+		BusyPct:    100 * float64(work) / float64(total),
+		StealPct:   100 * float64(steal) / float64(total),
+		USPerEvent: float64(work.Microseconds()) / float64(events),
+	}
+	if m.USPerEvent > 0 {
+		// The cores' time not taken by steal, all of it spent at this cost.
+		available := float64(end.cores) * float64(work+idle) / float64(total)
+		m.CeilingPerSec = available * 1e6 / m.USPerEvent
 	}
 	return m
 }

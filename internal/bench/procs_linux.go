@@ -54,6 +54,16 @@ func procCPU(pid int) (time.Duration, bool) {
 	return time.Duration(ut+st) * time.Second / clockTicks, true
 }
 
+// machineCPU is the whole machine's processor time from /proc/stat.
+func machineCPU() (machineTimes, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineTimes{}, false
+	}
+	m, err := parseProcStat(string(b))
+	return m, err == nil
+}
+
 // commandCPU is procCPU of every process whose command is name, by pid.
 func commandCPU(name string) map[int]time.Duration {
 	ents, err := os.ReadDir("/proc")

@@ -15,3 +15,4 @@ func stopWithParent(*exec.Cmd) {}
 func selfCPU() (time.Duration, bool)          { return 0, false }
 func procCPU(int) (time.Duration, bool)       { return 0, false }
 func commandCPU(string) map[int]time.Duration { return nil }
+func machineCPU() (machineTimes, bool)        { return machineTimes{}, false }

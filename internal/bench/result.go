@@ -41,6 +41,9 @@ type Result struct {
 	// second it hardly depends on how busy the machine is, so it compares
 	// code across machines and noisy runs.
 	CPU map[string]float64 `json:"cpu_us_per_event,omitempty"`
+	// Machine is the whole machine's processor use in the same phase,
+	// every process and the kernel counted (Linux: /proc/stat).
+	Machine *MachineCPU `json:"machine_cpu,omitempty"`
 	// Postgres is the PostgreSQL server's WAL and checkpoints in the same
 	// phase (not in redis-only mode).
 	Postgres *PostgresActivity `json:"postgres,omitempty"`
@@ -78,6 +81,26 @@ type Result struct {
 	Prefix        string `json:"prefix"`
 	OK            bool   `json:"ok"`
 	Failure       string `json:"failure,omitempty"`
+}
+
+// MachineCPU is how busy the machine's processors were in the measured
+// phase, and what that says about the rate they allow.
+type MachineCPU struct {
+	Cores int `json:"cores"`
+	// BusyPct is the share of the cores' time spent working, by any
+	// process or the kernel; StealPct the share a hypervisor gave to other
+	// machines.
+	BusyPct  float64 `json:"busy_pct"`
+	StealPct float64 `json:"steal_pct"`
+	// USPerEvent is all that work in microseconds per event: CPU's parts
+	// and whatever else ran (the kernel's network and disk work, other
+	// processes).
+	USPerEvent float64 `json:"cpu_us_per_event"`
+	// CeilingPerSec is the events per second the cores (less steal) allow
+	// at USPerEvent: a run near it (BusyPct near 100) was bound by the
+	// processors, and only less CPU per event, or more cores, makes it
+	// faster.
+	CeilingPerSec float64 `json:"ceiling_per_sec"`
 }
 
 // Verification is what the post-run checks found.
@@ -251,6 +274,10 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	if len(r.CPU) > 0 {
 		row("cpu µs/event", "%s", cpuParts(r.CPU))
+	}
+	if m := r.Machine; m != nil {
+		row("machine cpu", "%d cores %.0f %% busy (steal %.0f %%), %.1f µs/event in all: at most %.0f/s at this cost",
+			m.Cores, m.BusyPct, m.StealPct, m.USPerEvent, m.CeilingPerSec)
 	}
 	if a := r.Postgres; a != nil {
 		row("postgres wal", "%.1f KB/event (%.1f MB/s)  checkpoints %d (%d forced by WAL volume or command; max_wal_size %d MB, checkpoint_timeout %ds)",
