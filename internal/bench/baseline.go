@@ -73,7 +73,17 @@ func (e *env) baseline(ctx context.Context, res *Result) error {
 			return fmt.Errorf("%s: %w", p.key, err)
 		}
 		b[p.key] = perSec(int64(len(evs)), time.Since(start))
-		if c := perEvent(before, e.sampleCPU(ctx, nil), int64(len(evs))); len(c) > 0 {
+		after := e.sampleCPU(ctx, nil)
+		c := perEvent(before, after, int64(len(evs)))
+		if before.machineOK && after.machineOK {
+			if m := machineActivity(before.machine, after.machine, int64(len(evs))); m != nil {
+				if c == nil {
+					c = map[string]float64{}
+				}
+				c[cpuMachine] = m.USPerEvent
+			}
+		}
+		if len(c) > 0 {
 			cpu[p.key] = c
 		}
 	}

@@ -254,6 +254,11 @@ func TestBaselineRatios(t *testing.T) {
 			require.Positive(t, res.BaselineCPU[k][cpuRedis], "%s: %v", k, res.BaselineCPU[k])
 		}
 		require.NotContains(t, res.BaselineCPU, CeilingPipeline, "an estimate, not a probe")
+		for k, c := range res.BaselineCPU {
+			if m, ok := c[cpuMachine]; ok { // probes too short for the 10 ms ticks have none
+				require.Positive(t, m, "%s: %v", k, c)
+			}
+		}
 	}
 }
 

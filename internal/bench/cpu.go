@@ -37,6 +37,9 @@ const (
 	cpuWorkers  = "workers"
 	cpuRedis    = "redis"
 	cpuPostgres = "postgres"
+	// cpuMachine, in the baseline probes' CPU only, is the whole machine's
+	// (every process and the kernel; Result.Machine for the run itself).
+	cpuMachine = "machine"
 )
 
 // sampleCPU reads every part it can.
@@ -106,10 +109,11 @@ func perEvent(start, end cpuSample, events int64) map[string]float64 {
 // machineTimes is the whole machine's processor time, summed over its
 // cores, from the "cpu" line of /proc/stat: work (user, nice, system, irq,
 // softirq; the kernel counts guest time in user and nice already), steal
-// (time the hypervisor gave to other machines) and idle (idle, iowait).
+// (time the hypervisor gave to other machines), idle (idle and iowait) and
+// of it iowait (idle while a disk read or write was outstanding).
 type machineTimes struct {
-	cores             int
-	work, steal, idle time.Duration
+	cores                     int
+	work, steal, idle, iowait time.Duration
 }
 
 // errProcStat: /proc/stat did not hold the lines parseProcStat needs.
@@ -149,6 +153,7 @@ func parseProcStat(text string) (machineTimes, error) {
 		d := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
 		m.work = d(ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6])
 		m.idle = d(ticks[3] + ticks[4])
+		m.iowait = d(ticks[4])
 		m.steal = d(ticks[7])
 		found = true
 	}
@@ -167,14 +172,16 @@ const minMachineTime = time.Second
 // (nil without events, or with less than minMachineTime in between).
 func machineActivity(start, end machineTimes, events int64) *MachineCPU {
 	work, steal, idle := end.work-start.work, end.steal-start.steal, end.idle-start.idle
+	iowait := end.iowait - start.iowait
 	total := work + steal + idle
-	if events <= 0 || total < minMachineTime || work < 0 || steal < 0 || idle < 0 {
+	if events <= 0 || total < minMachineTime || work < 0 || steal < 0 || idle < 0 || iowait < 0 {
 		return nil
 	}
 	m := &MachineCPU{
 		Cores:      end.cores,
 		BusyPct:    100 * float64(work) / float64(total),
 		StealPct:   100 * float64(steal) / float64(total),
+		IOWaitPct:  100 * float64(iowait) / float64(total),
 		USPerEvent: float64(work.Microseconds()) / float64(events),
 	}
 	if m.USPerEvent > 0 {

@@ -19,7 +19,7 @@ func TestParseProcStat(t *testing.T) {
 		wantErr bool
 	}{
 		{"two cores, every field", "cpu  100 5 40 800 20 3 7 10 6 0\ncpu0 50 2 20 400 10 1 3 5 3 0\ncpu1 50 3 20 400 10 2 4 5 3 0\nintr 1 2 3\nctxt 9\n",
-			machineTimes{cores: 2, work: 155 * tick, steal: 10 * tick, idle: 820 * tick}, false},
+			machineTimes{cores: 2, work: 155 * tick, steal: 10 * tick, idle: 820 * tick, iowait: 20 * tick}, false},
 		{"an old kernel without steal", "cpu 10 0 10 100 0 0 0\ncpu0 10 0 10 100 0 0 0\n",
 			machineTimes{cores: 1, work: 20 * tick, idle: 100 * tick}, false},
 		{"cpufreq-like names are not cores", "cpu 1 0 1 8 0 0 0 0\ncpu0 1 0 1 8 0 0 0 0\ncpufoo 1\n",
@@ -60,22 +60,23 @@ func FuzzParseProcStat(f *testing.F) {
 
 func TestMachineActivity(t *testing.T) {
 	s := time.Second
-	start := machineTimes{cores: 2, work: 100 * s, steal: 1 * s, idle: 50 * s}
+	start := machineTimes{cores: 2, work: 100 * s, steal: 1 * s, idle: 50 * s, iowait: 10 * s}
 	tests := []struct {
 		name       string
 		start, end machineTimes
 		events     int64
 		want       *MachineCPU
 	}{
-		// 10 s of 2 cores: 15 s working, 1 s stolen, 4 s idle; 150,000
-		// events at 100 µs each; the 19 s not stolen allow 190,000 in
-		// 10 s.
-		{"counted", start, machineTimes{cores: 2, work: 115 * s, steal: 2 * s, idle: 54 * s}, 150000,
-			&MachineCPU{Cores: 2, BusyPct: 75, StealPct: 5, USPerEvent: 100, CeilingPerSec: 1.9 * 10000}},
+		// 10 s of 2 cores: 15 s working, 1 s stolen, 4 s idle (1 s of it
+		// waiting for the disk); 150,000 events at 100 µs each; the 19 s
+		// not stolen allow 190,000 in 10 s.
+		{"counted", start, machineTimes{cores: 2, work: 115 * s, steal: 2 * s, idle: 54 * s, iowait: 11 * s}, 150000,
+			&MachineCPU{Cores: 2, BusyPct: 75, StealPct: 5, IOWaitPct: 5, USPerEvent: 100, CeilingPerSec: 1.9 * 10000}},
 		{"no events", start, machineTimes{cores: 2, work: 115 * s, idle: 54 * s}, 0, nil},
 		{"no time in between", start, start, 10, nil},
 		{"too short for the ticks", start, machineTimes{cores: 2, work: 100*s + 500*time.Millisecond, steal: 1 * s, idle: 50*s + 400*time.Millisecond}, 10, nil},
 		{"counters went back", machineTimes{cores: 2, work: 200 * s}, start, 10, nil},
+		{"iowait went back", start, machineTimes{cores: 2, work: 115 * s, steal: 2 * s, idle: 54 * s, iowait: 9 * s}, 10, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +89,7 @@ func TestMachineActivity(t *testing.T) {
 			require.Equal(t, tt.want.Cores, got.Cores)
 			require.InDelta(t, tt.want.BusyPct, got.BusyPct, 1e-9)
 			require.InDelta(t, tt.want.StealPct, got.StealPct, 1e-9)
+			require.InDelta(t, tt.want.IOWaitPct, got.IOWaitPct, 1e-9)
 			require.InDelta(t, tt.want.USPerEvent, got.USPerEvent, 1e-9)
 			require.InDelta(t, tt.want.CeilingPerSec, got.CeilingPerSec, 1e-6)
 		})
@@ -116,11 +118,11 @@ func TestMachineCPUReadsThisMachine(t *testing.T) {
 
 func TestTableShowsMachineCPU(t *testing.T) {
 	r := &Result{Mode: ModeE2E, Config: Config{Mode: ModeE2E}.WithDefaults(), Published: 10, Processed: 10,
-		Machine: &MachineCPU{Cores: 2, BusyPct: 91.4, USPerEvent: 183.2, CeilingPerSec: 10917}}
+		Machine: &MachineCPU{Cores: 2, BusyPct: 91.4, IOWaitPct: 2.6, USPerEvent: 183.2, CeilingPerSec: 10917}}
 	r.judge()
 	var tbl, js bytes.Buffer
 	require.NoError(t, r.WriteTable(&tbl))
-	require.Contains(t, tbl.String(), "2 cores 91 % busy (steal 0 %), 183.2 µs/event in all: at most 10917/s at this cost")
+	require.Contains(t, tbl.String(), "2 cores 91 % busy (iowait 3 %, steal 0 %), 183.2 µs/event in all: at most 10917/s at this cost")
 	require.NoError(t, r.WriteJSON(&js))
-	require.Contains(t, js.String(), `"machine_cpu":{"cores":2,"busy_pct":91.4,"steal_pct":0,"cpu_us_per_event":183.2,"ceiling_per_sec":10917}`)
+	require.Contains(t, js.String(), `"machine_cpu":{"cores":2,"busy_pct":91.4,"steal_pct":0,"iowait_pct":2.6,"cpu_us_per_event":183.2,"ceiling_per_sec":10917}`)
 }

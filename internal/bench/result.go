@@ -53,8 +53,9 @@ type Result struct {
 	// Ratios this run's throughput divided by the relevant ceiling.
 	Baseline map[string]float64 `json:"baseline,omitempty"`
 	Ratios   map[string]float64 `json:"baseline_ratios,omitempty"`
-	// BaselineCPU is each probe's CPU per row or entry, by part (as CPU):
-	// what the step costs alone, to hold against this run's CPU per event.
+	// BaselineCPU is each probe's CPU per row or entry, by part (as CPU,
+	// and "machine": every process and the kernel, as Machine): what the
+	// step costs alone, to hold against this run's CPU per event.
 	// A ratio far below 1 whose run spent about the probe's CPU per event
 	// on the step was bound by the machine's cores, not by the code.
 	BaselineCPU map[string]map[string]float64 `json:"baseline_cpu_us_per_row,omitempty"`
@@ -92,6 +93,10 @@ type MachineCPU struct {
 	// machines.
 	BusyPct  float64 `json:"busy_pct"`
 	StealPct float64 `json:"steal_pct"`
+	// IOWaitPct is the share idle while disk I/O was outstanding (part of
+	// the idle time): a run with idle cores and much of it is waiting for
+	// the disk, such as PostgreSQL's commits.
+	IOWaitPct float64 `json:"iowait_pct"`
 	// USPerEvent is all that work in microseconds per event: CPU's parts
 	// and whatever else ran (the kernel's network and disk work, other
 	// processes).
@@ -276,8 +281,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 		row("cpu µs/event", "%s", cpuParts(r.CPU))
 	}
 	if m := r.Machine; m != nil {
-		row("machine cpu", "%d cores %.0f %% busy (steal %.0f %%), %.1f µs/event in all: at most %.0f/s at this cost",
-			m.Cores, m.BusyPct, m.StealPct, m.USPerEvent, m.CeilingPerSec)
+		row("machine cpu", "%d cores %.0f %% busy (iowait %.0f %%, steal %.0f %%), %.1f µs/event in all: at most %.0f/s at this cost",
+			m.Cores, m.BusyPct, m.IOWaitPct, m.StealPct, m.USPerEvent, m.CeilingPerSec)
 	}
 	if a := r.Postgres; a != nil {
 		row("postgres wal", "%.1f KB/event (%.1f MB/s)  checkpoints %d (%d forced by WAL volume or command; max_wal_size %d MB, checkpoint_timeout %ds)",
