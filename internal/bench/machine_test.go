@@ -74,7 +74,7 @@ func TestMachineActivity(t *testing.T) {
 			&MachineCPU{Cores: 2, BusyPct: 75, StealPct: 5, IOWaitPct: 5, USPerEvent: 100, CeilingPerSec: 1.9 * 10000}},
 		{"no events", start, machineTimes{cores: 2, work: 115 * s, idle: 54 * s}, 0, nil},
 		{"no time in between", start, start, 10, nil},
-		{"too short for the ticks", start, machineTimes{cores: 2, work: 100*s + 500*time.Millisecond, steal: 1 * s, idle: 50*s + 400*time.Millisecond}, 10, nil},
+		{"too short for the ticks", start, machineTimes{cores: 2, work: 100*s + 300*time.Millisecond, steal: 1 * s, idle: 50*s + 190*time.Millisecond, iowait: 10 * s}, 10, nil},
 		{"counters went back", machineTimes{cores: 2, work: 200 * s}, start, 10, nil},
 		{"iowait went back", start, machineTimes{cores: 2, work: 115 * s, steal: 2 * s, idle: 54 * s, iowait: 9 * s}, 10, nil},
 	}
