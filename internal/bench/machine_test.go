@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -112,8 +111,6 @@ func TestMachineCPUReadsThisMachine(t *testing.T) {
 	after, ok := machineCPU()
 	require.True(t, ok)
 	require.Greater(t, after.work, before.work)
-	_, err := os.Stat("/proc/stat")
-	require.NoError(t, err)
 }
 
 func TestTableShowsMachineCPU(t *testing.T) {
