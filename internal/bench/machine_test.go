@@ -119,6 +119,7 @@ func TestTableShowsMachineCPU(t *testing.T) {
 	r.judge()
 	var tbl, js bytes.Buffer
 	require.NoError(t, r.WriteTable(&tbl))
+	require.Regexp(t, `(?m)^machine cpu +2 cores 91 % busy`, tbl.String())
 	require.Contains(t, tbl.String(), "2 cores 91 % busy (iowait 3 %, steal 0 %), 183.2 µs/event in all: at most 10917/s at this cost")
 	require.NoError(t, r.WriteJSON(&js))
 	require.Contains(t, js.String(), `"machine_cpu":{"cores":2,"busy_pct":91.4,"steal_pct":0,"iowait_pct":2.6,"cpu_us_per_event":183.2,"ceiling_per_sec":10917}`)
