@@ -75,13 +75,11 @@ func (e *env) baseline(ctx context.Context, res *Result) error {
 		b[p.key] = perSec(int64(len(evs)), time.Since(start))
 		after := e.sampleCPU(ctx, nil)
 		c := perEvent(before, after, int64(len(evs)))
-		if before.machineOK && after.machineOK {
-			if m := machineActivity(before.machine, after.machine, int64(len(evs))); m != nil {
-				if c == nil {
-					c = map[string]float64{}
-				}
-				c[cpuMachine] = m.USPerEvent
+		if m := before.machineUntil(after, int64(len(evs))); m != nil {
+			if c == nil {
+				c = map[string]float64{}
 			}
+			c[cpuMachine] = m.USPerEvent
 		}
 		if len(c) > 0 {
 			cpu[p.key] = c

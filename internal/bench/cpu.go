@@ -74,9 +74,16 @@ func (e *env) sampleCPU(ctx context.Context, f workerSet) cpuSample {
 func (r *Result) account(start, end cpuSample, events int64) {
 	r.CPU = perEvent(start, end, events)
 	r.Postgres = walActivity(start.wal, end.wal, events)
-	if start.machineOK && end.machineOK {
-		r.Machine = machineActivity(start.machine, end.machine, events)
+	r.Machine = start.machineUntil(end, events)
+}
+
+// machineUntil is machineActivity between two samples, nil where either
+// could not read /proc/stat.
+func (s cpuSample) machineUntil(end cpuSample, events int64) *MachineCPU {
+	if !s.machineOK || !end.machineOK {
+		return nil
 	}
+	return machineActivity(s.machine, end.machine, events)
 }
 
 // perEvent is the CPU each part spent between two samples, in
