@@ -76,10 +76,7 @@ func (e *env) baseline(ctx context.Context, res *Result) error {
 		after := e.sampleCPU(ctx, nil)
 		c := perEvent(before, after, int64(len(evs)))
 		if m := before.machineUntil(after, int64(len(evs))); m != nil {
-			if c == nil {
-				c = map[string]float64{}
-			}
-			c[cpuMachine] = m.USPerEvent
+			c[cpuMachine] = m.USPerEvent // perEvent's map: events > 0 here, as machineUntil needs
 		}
 		if len(c) > 0 {
 			cpu[p.key] = c
